@@ -1,0 +1,35 @@
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
+
+.PHONY: all build test test-unit demo bench-api vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd ./cmd/ramd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramctl ./cmd/ramctl
+
+# Every test, the real-PostgreSQL ones included. Tests run package by
+# package (-p 1) so real clusters do not fight for the two cores.
+test: build vet
+	$(GO) test -count=1 -p 1 -timeout 14m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+demo: build
+	./$(BIN)/ramd demo
+
+bench-api: build
+	$(GO) run ./e2e/cmd/benchapi
+
+clean:
+	rm -rf $(BIN)

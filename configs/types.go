@@ -1,0 +1,197 @@
+package configs
+
+import "time"
+
+// Config is one node's complete configuration, as read from its TOML file,
+// completed with defaults and overridden by RAMD_* environment variables.
+// Every field documents its unit and default; Validate rejects
+// contradictions before anything starts.
+type Config struct {
+	Cluster    ClusterConfig    `toml:"cluster"`
+	Mesh       MeshConfig       `toml:"mesh"`
+	API        APIConfig        `toml:"api"`
+	PostgreSQL PostgreSQLConfig `toml:"postgresql"`
+	Monitoring MonitoringConfig `toml:"monitoring"`
+	Security   SecurityConfig   `toml:"security"`
+}
+
+// ClusterConfig identifies this node and the cluster it belongs to.
+type ClusterConfig struct {
+	// NodeID is this node's unique, positive integer id. Required.
+	// Ties in bootstrap are broken by the lowest id.
+	NodeID int `toml:"node_id"`
+	// NodeName is the unique name used in the mesh, as the standby's
+	// application_name and as the replication slot suffix.
+	// Default: "node<node_id>". Letters, digits and underscores only.
+	NodeName string `toml:"node_name"`
+	// ClusterName is the memberlist label: two clusters on one network with
+	// different names never merge. Default: "ramd".
+	ClusterName string `toml:"cluster_name"`
+	// Join lists gossip seeds as "host:port". Empty means this node waits to
+	// be joined by others. Seeds are re-joined periodically so the mesh heals
+	// after a partition. Default: empty.
+	Join []string `toml:"join"`
+	// ExpectNodes is how many daemons must see each other before an empty
+	// cluster is bootstrapped (as Consul's bootstrap_expect). Set it to the
+	// cluster size; a value at or below half the cluster risks two separate
+	// bootstraps. Default: 1.
+	ExpectNodes int `toml:"expect_nodes"`
+	// DataDirectory is the PostgreSQL data directory. Required. ramd never
+	// deletes it; a directory it must replace is moved aside.
+	DataDirectory string `toml:"data_directory"`
+	// StateDirectory holds ramd's own state (cluster identity, pid file,
+	// later the election log). Default: "<data_directory>/../ramd-state".
+	StateDirectory string `toml:"state_directory"`
+	// LogLevel is one of debug, info, warn, error. Default: "info".
+	LogLevel string `toml:"log_level"`
+	// PrimaryHost, PrimaryPort and ReplicaHosts come from the original RAMD
+	// configuration. ramd discovers roles through gossip, so these are
+	// accepted for compatibility: when PrimaryHost is set and this node has
+	// an empty data directory and no primary is visible in the mesh, the
+	// node clones from PrimaryHost:PrimaryPort (adopting an existing,
+	// unmanaged primary). ReplicaHosts is informational only.
+	PrimaryHost  string   `toml:"primary_host"`
+	PrimaryPort  int      `toml:"primary_port"`
+	ReplicaHosts []string `toml:"replica_hosts"`
+	// Tags are free-form labels gossiped with the node's state (Patroni's
+	// tags): nofailover, noloadbalance, and anything an operator wants to
+	// filter /replica?tag_key=value on. Default: none.
+	Tags map[string]string `toml:"tags"`
+}
+
+// MeshConfig configures SWIM gossip (hashicorp/memberlist). The defaults
+// are tuned for a LAN failover manager: a dead node is declared in about a
+// second, not memberlist's 5-7 s LAN default.
+type MeshConfig struct {
+	// BindAddr is the address gossip listens on. Default: "0.0.0.0".
+	BindAddr string `toml:"bind_addr"`
+	// BindPort is the gossip port (UDP and TCP). Default: 7946.
+	BindPort int `toml:"bind_port"`
+	// AdvertiseAddr is the address other nodes use to reach this one.
+	// Default: derived from BindAddr (required when BindAddr is 0.0.0.0 and
+	// the host has several addresses).
+	AdvertiseAddr string `toml:"advertise_addr"`
+	// AdvertisePort is the gossip port advertised to peers. Default: BindPort.
+	AdvertisePort int `toml:"advertise_port"`
+	// EncryptKey is a base64 AES key (16, 24 or 32 bytes) for gossip
+	// encryption. Empty means plaintext, logged as a warning. Default: "".
+	EncryptKey string `toml:"encrypt_key"`
+	// ProbeInterval is how often a random member is probed. Lower detects
+	// failures faster and costs more packets. Default: 250ms.
+	ProbeInterval Duration `toml:"probe_interval"`
+	// ProbeTimeout is how long to wait for a probe's ack before indirect
+	// probes. Keep it above the worst RTT plus GC/CPU-steal jitter, or
+	// healthy nodes get suspected on a loaded host. Default: 200ms.
+	ProbeTimeout Duration `toml:"probe_timeout"`
+	// SuspicionMult scales how long a suspected node has to refute before it
+	// is declared dead: SuspicionMult * max(1, log10(n)) * ProbeInterval.
+	// Default: 4.
+	SuspicionMult int `toml:"suspicion_mult"`
+	// GossipInterval is how often state is gossiped to GossipNodes random
+	// members. Default: 50ms.
+	GossipInterval Duration `toml:"gossip_interval"`
+	// GossipNodes is the fan-out of each gossip round. Default: 3.
+	GossipNodes int `toml:"gossip_nodes"`
+	// PushPullInterval is how often a full state exchange with one random
+	// member happens; it repairs anything gossip lost. Default: 5s.
+	PushPullInterval Duration `toml:"push_pull_interval"`
+	// RejoinInterval is how often the seeds in [cluster] join are contacted
+	// again, so that the mesh re-merges after a partition (memberlist does
+	// not do this by itself). Default: 5s.
+	RejoinInterval Duration `toml:"rejoin_interval"`
+}
+
+// APIConfig configures the REST API and HAProxy health checks.
+type APIConfig struct {
+	// Host is the address the API listens on. Default: "0.0.0.0".
+	Host string `toml:"host"`
+	// Port is the API port. Default: 8080.
+	Port int `toml:"port"`
+	// AdvertiseURL is the URL other nodes and ramctl use to reach this API.
+	// Default: http(s)://<mesh advertise address or host>:<port>.
+	AdvertiseURL string `toml:"advertise_url"`
+	// SSLEnabled serves the API over TLS with CertFile and KeyFile.
+	// Default: false.
+	SSLEnabled bool   `toml:"ssl_enabled"`
+	CertFile   string `toml:"cert_file"`
+	KeyFile    string `toml:"key_file"`
+	// AuthToken is the admin bearer token for mutating endpoints.
+	// Default: "" (enforced in the security issue).
+	AuthToken string `toml:"auth_token"`
+}
+
+// PostgreSQLConfig describes the local PostgreSQL server ramd manages.
+type PostgreSQLConfig struct {
+	// Host is the address PostgreSQL listens on and that peers and clients
+	// use to reach it (listen_addresses). Default: "127.0.0.1".
+	Host string `toml:"host"`
+	// Port is PostgreSQL's port. Default: 5432.
+	Port int `toml:"port"`
+	// User is the superuser ramd connects as and creates at bootstrap.
+	// Default: "postgres".
+	User string `toml:"user"`
+	// Password is the superuser's password, set at bootstrap (scram).
+	// Required for a cluster whose nodes connect over the network.
+	Password string `toml:"password"`
+	// Database is the database ramd connects to. Default: "postgres".
+	Database string `toml:"database"`
+	// SSLMode is the libpq sslmode for ramd's own connections.
+	// Default: "prefer".
+	SSLMode string `toml:"ssl_mode"`
+	// BinDirectory holds initdb, pg_ctl, pg_basebackup... Default: auto
+	// (pg_config --bindir, then the newest /usr/lib/postgresql/*/bin).
+	BinDirectory string `toml:"bin_directory"`
+	// ReplicationUser is the role replicas stream as. Default: "replicator".
+	ReplicationUser string `toml:"replication_user"`
+	// ReplicationPassword is its password. Default: the superuser password.
+	ReplicationPassword string `toml:"replication_password"`
+	// SocketDirectory is where PostgreSQL puts its Unix socket (the only
+	// place left on trust auth). Default: "<state_directory>/run".
+	SocketDirectory string `toml:"socket_directory"`
+	// HBANetworks are the networks allowed to connect with a password and to
+	// replicate (pg_hba.conf address field: CIDRs or samenet/samehost).
+	// Default: ["samenet"].
+	HBANetworks []string `toml:"hba_networks"`
+	// RunAsUser is the OS user PostgreSQL runs as when ramd runs as root.
+	// Ignored otherwise (PostgreSQL runs as ramd's user). Default: "postgres".
+	RunAsUser string `toml:"run_as_user"`
+	// HealthInterval is how often the local PostgreSQL is checked.
+	// Default: 500ms. Range: 100ms to 10s.
+	HealthInterval Duration `toml:"health_interval"`
+	// ConnectTimeout bounds every connection ramd opens. Default: 3s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// Parameters are extra postgresql.conf settings, applied on every start.
+	// Values may be strings, integers, floats or booleans.
+	Parameters Parameters `toml:"parameters"`
+}
+
+// MonitoringConfig configures the Prometheus endpoint.
+type MonitoringConfig struct {
+	// PrometheusEnabled serves /metrics on PrometheusPort. Default: true.
+	PrometheusEnabled bool `toml:"prometheus_enabled"`
+	// PrometheusPort is the metrics port; it must differ from the API port.
+	// Default: 9090.
+	PrometheusPort int `toml:"prometheus_port"`
+	// MetricsInterval is how often PostgreSQL statistics are collected for
+	// metrics. It does not affect failure detection. Default: 15s.
+	MetricsInterval Duration `toml:"metrics_interval"`
+}
+
+// SecurityConfig holds API protection settings (parsed and validated here;
+// enforced by the security issue).
+type SecurityConfig struct {
+	// RateLimit is requests per second per client IP; 0 disables.
+	// Default: 0.
+	RateLimit int `toml:"rate_limit"`
+	// MaxConnections caps concurrent API connections; 0 means no cap.
+	// Default: 0.
+	MaxConnections int `toml:"max_connections"`
+	// BlockedIPs are addresses or CIDRs refused by the API. Default: none.
+	BlockedIPs []string `toml:"blocked_ips"`
+}
+
+// Duration is a time.Duration written in TOML as a string ("250ms", "5s").
+type Duration struct{ time.Duration }
+
+// Parameters are postgresql.conf settings rendered as strings.
+type Parameters map[string]string
