@@ -6,6 +6,11 @@ import "time"
 // completed with defaults and overridden by RAMD_* environment variables.
 // Every field documents its unit and default; Validate rejects
 // contradictions before anything starts.
+//
+// A Config returned by Parse or Load is complete: derived defaults (those
+// documented as "Default: derived ...") are filled in and every path is
+// absolute. A Config built in code should go through FillDerived and
+// Validate before use.
 type Config struct {
 	Cluster    ClusterConfig    `toml:"cluster"`
 	Mesh       MeshConfig       `toml:"mesh"`
@@ -22,7 +27,9 @@ type ClusterConfig struct {
 	NodeID int `toml:"node_id"`
 	// NodeName is the unique name used in the mesh, as the standby's
 	// application_name and as the replication slot suffix.
-	// Default: "node<node_id>". Letters, digits and underscores only.
+	// Default: derived, "node<node_id>". Lowercase letters, digits and
+	// underscores, starting with a letter, at most 63 characters (it becomes
+	// part of a replication slot name, which PostgreSQL limits to lowercase).
 	NodeName string `toml:"node_name"`
 	// ClusterName is the memberlist label: two clusters on one network with
 	// different names never merge. Default: "ramd".
@@ -37,10 +44,16 @@ type ClusterConfig struct {
 	// bootstraps. Default: 1.
 	ExpectNodes int `toml:"expect_nodes"`
 	// DataDirectory is the PostgreSQL data directory. Required. ramd never
-	// deletes it; a directory it must replace is moved aside.
+	// deletes it; a directory it must replace is moved aside. A relative path
+	// is relative to the directory of the configuration file.
 	DataDirectory string `toml:"data_directory"`
 	// StateDirectory holds ramd's own state (cluster identity, pid file,
-	// later the election log). Default: "<data_directory>/../ramd-state".
+	// later the election log). It must be neither the data directory nor
+	// inside it (a base backup or a moved-aside data directory would take
+	// ramd's identity with it), nor contain it.
+	// Default: derived, "<parent of data_directory>/ramd-state-<node_name>",
+	// so several nodes may share one parent directory. A relative path is
+	// relative to the directory of the configuration file.
 	StateDirectory string `toml:"state_directory"`
 	// LogLevel is one of debug, info, warn, error. Default: "info".
 	LogLevel string `toml:"log_level"`
@@ -50,12 +63,15 @@ type ClusterConfig struct {
 	// an empty data directory and no primary is visible in the mesh, the
 	// node clones from PrimaryHost:PrimaryPort (adopting an existing,
 	// unmanaged primary). ReplicaHosts is informational only.
+	// PrimaryHost default: "" (none). PrimaryPort default: 5432.
+	// ReplicaHosts default: empty.
 	PrimaryHost  string   `toml:"primary_host"`
 	PrimaryPort  int      `toml:"primary_port"`
 	ReplicaHosts []string `toml:"replica_hosts"`
 	// Tags are free-form labels gossiped with the node's state (Patroni's
 	// tags): nofailover, noloadbalance, and anything an operator wants to
-	// filter /replica?tag_key=value on. Default: none.
+	// filter /replica?tag_key=value on. Keys and values are non-empty and
+	// contain no whitespace. Default: none.
 	Tags map[string]string `toml:"tags"`
 }
 
@@ -63,34 +79,40 @@ type ClusterConfig struct {
 // are tuned for a LAN failover manager: a dead node is declared in about a
 // second, not memberlist's 5-7 s LAN default.
 type MeshConfig struct {
-	// BindAddr is the address gossip listens on. Default: "0.0.0.0".
+	// BindAddr is the IP address gossip listens on (memberlist needs an IP,
+	// not a host name). Default: "0.0.0.0".
 	BindAddr string `toml:"bind_addr"`
 	// BindPort is the gossip port (UDP and TCP). Default: 7946.
 	BindPort int `toml:"bind_port"`
-	// AdvertiseAddr is the address other nodes use to reach this one.
-	// Default: derived from BindAddr (required when BindAddr is 0.0.0.0 and
-	// the host has several addresses).
+	// AdvertiseAddr is the IP address other nodes use to reach this one.
+	// Default: "" - memberlist advertises BindAddr, or when BindAddr is a
+	// wildcard, the host's first private IP. Set it when the host has several
+	// addresses and BindAddr is 0.0.0.0, or behind NAT.
 	AdvertiseAddr string `toml:"advertise_addr"`
-	// AdvertisePort is the gossip port advertised to peers. Default: BindPort.
+	// AdvertisePort is the gossip port advertised to peers.
+	// Default: derived, BindPort.
 	AdvertisePort int `toml:"advertise_port"`
 	// EncryptKey is a base64 AES key (16, 24 or 32 bytes) for gossip
 	// encryption. Empty means plaintext, logged as a warning. Default: "".
 	EncryptKey string `toml:"encrypt_key"`
 	// ProbeInterval is how often a random member is probed. Lower detects
 	// failures faster and costs more packets. Default: 250ms.
+	// Range: 10ms to 60s.
 	ProbeInterval Duration `toml:"probe_interval"`
 	// ProbeTimeout is how long to wait for a probe's ack before indirect
 	// probes. Keep it above the worst RTT plus GC/CPU-steal jitter, or
-	// healthy nodes get suspected on a loaded host. Default: 200ms.
+	// healthy nodes get suspected on a loaded host. Must be below
+	// ProbeInterval. Default: 200ms.
 	ProbeTimeout Duration `toml:"probe_timeout"`
 	// SuspicionMult scales how long a suspected node has to refute before it
 	// is declared dead: SuspicionMult * max(1, log10(n)) * ProbeInterval.
-	// Default: 4.
+	// At least 1. Default: 4.
 	SuspicionMult int `toml:"suspicion_mult"`
 	// GossipInterval is how often state is gossiped to GossipNodes random
 	// members. Default: 50ms.
 	GossipInterval Duration `toml:"gossip_interval"`
-	// GossipNodes is the fan-out of each gossip round. Default: 3.
+	// GossipNodes is the fan-out of each gossip round. At least 1.
+	// Default: 3.
 	GossipNodes int `toml:"gossip_nodes"`
 	// PushPullInterval is how often a full state exchange with one random
 	// member happens; it repairs anything gossip lost. Default: 5s.
@@ -103,15 +125,18 @@ type MeshConfig struct {
 
 // APIConfig configures the REST API and HAProxy health checks.
 type APIConfig struct {
-	// Host is the address the API listens on. Default: "0.0.0.0".
+	// Host is the address the API and the Prometheus endpoint listen on.
+	// "0.0.0.0", "::" or "" mean every address. Default: "0.0.0.0".
 	Host string `toml:"host"`
 	// Port is the API port. Default: 8080.
 	Port int `toml:"port"`
 	// AdvertiseURL is the URL other nodes and ramctl use to reach this API.
-	// Default: http(s)://<mesh advertise address or host>:<port>.
+	// Default: "" - APIURL derives http(s)://<host>:<port>, using the mesh
+	// advertise host when Host is a wildcard.
 	AdvertiseURL string `toml:"advertise_url"`
-	// SSLEnabled serves the API over TLS with CertFile and KeyFile.
-	// Default: false.
+	// SSLEnabled serves the API over TLS with CertFile and KeyFile, which
+	// are then required (PEM files; relative paths are relative to the
+	// directory of the configuration file). Default: false, "", "".
 	SSLEnabled bool   `toml:"ssl_enabled"`
 	CertFile   string `toml:"cert_file"`
 	KeyFile    string `toml:"key_file"`
@@ -123,7 +148,8 @@ type APIConfig struct {
 // PostgreSQLConfig describes the local PostgreSQL server ramd manages.
 type PostgreSQLConfig struct {
 	// Host is the address PostgreSQL listens on and that peers and clients
-	// use to reach it (listen_addresses). Default: "127.0.0.1".
+	// use to reach it (listen_addresses), so it cannot be a wildcard such
+	// as 0.0.0.0. Default: "127.0.0.1".
 	Host string `toml:"host"`
 	// Port is PostgreSQL's port. Default: 5432.
 	Port int `toml:"port"`
@@ -131,26 +157,32 @@ type PostgreSQLConfig struct {
 	// Default: "postgres".
 	User string `toml:"user"`
 	// Password is the superuser's password, set at bootstrap (scram).
-	// Required for a cluster whose nodes connect over the network.
+	// Required for a cluster whose nodes connect over the network: Validate
+	// rejects an empty password (and replication password) when
+	// expect_nodes > 1 or join is set. Default: "".
 	Password string `toml:"password"`
 	// Database is the database ramd connects to. Default: "postgres".
 	Database string `toml:"database"`
-	// SSLMode is the libpq sslmode for ramd's own connections.
-	// Default: "prefer".
+	// SSLMode is the libpq sslmode for ramd's own connections: disable,
+	// allow, prefer, require, verify-ca or verify-full. Default: "prefer".
 	SSLMode string `toml:"ssl_mode"`
 	// BinDirectory holds initdb, pg_ctl, pg_basebackup... Default: auto
 	// (pg_config --bindir, then the newest /usr/lib/postgresql/*/bin).
+	// A relative path is relative to the directory of the configuration file.
 	BinDirectory string `toml:"bin_directory"`
 	// ReplicationUser is the role replicas stream as. Default: "replicator".
 	ReplicationUser string `toml:"replication_user"`
-	// ReplicationPassword is its password. Default: the superuser password.
+	// ReplicationPassword is its password. Default: derived, Password.
 	ReplicationPassword string `toml:"replication_password"`
 	// SocketDirectory is where PostgreSQL puts its Unix socket (the only
-	// place left on trust auth). Default: "<state_directory>/run".
+	// place left on trust auth). The socket path
+	// "<socket_directory>/.s.PGSQL.<port>" must fit in 107 bytes.
+	// Default: derived, "<state_directory>/run". A relative path is relative
+	// to the directory of the configuration file.
 	SocketDirectory string `toml:"socket_directory"`
 	// HBANetworks are the networks allowed to connect with a password and to
-	// replicate (pg_hba.conf address field: CIDRs or samenet/samehost).
-	// Default: ["samenet"].
+	// replicate (pg_hba.conf address field: CIDRs, single IPs, or
+	// samenet/samehost/all). At least one. Default: ["samenet"].
 	HBANetworks []string `toml:"hba_networks"`
 	// RunAsUser is the OS user PostgreSQL runs as when ramd runs as root.
 	// Ignored otherwise (PostgreSQL runs as ramd's user). Default: "postgres".
@@ -158,10 +190,13 @@ type PostgreSQLConfig struct {
 	// HealthInterval is how often the local PostgreSQL is checked.
 	// Default: 500ms. Range: 100ms to 10s.
 	HealthInterval Duration `toml:"health_interval"`
-	// ConnectTimeout bounds every connection ramd opens. Default: 3s.
+	// ConnectTimeout bounds every connection ramd opens. Must be positive.
+	// Default: 3s.
 	ConnectTimeout Duration `toml:"connect_timeout"`
 	// Parameters are extra postgresql.conf settings, applied on every start.
-	// Values may be strings, integers, floats or booleans.
+	// Values may be strings, integers, floats or booleans. Settings ramd
+	// manages itself (port, listen_addresses, primary_conninfo...) are
+	// rejected; see Parameters. Default: none.
 	Parameters Parameters `toml:"parameters"`
 }
 
@@ -169,11 +204,12 @@ type PostgreSQLConfig struct {
 type MonitoringConfig struct {
 	// PrometheusEnabled serves /metrics on PrometheusPort. Default: true.
 	PrometheusEnabled bool `toml:"prometheus_enabled"`
-	// PrometheusPort is the metrics port; it must differ from the API port.
-	// Default: 9090.
+	// PrometheusPort is the metrics port. It listens on api.host, so it
+	// must differ from the API port. Default: 9090.
 	PrometheusPort int `toml:"prometheus_port"`
 	// MetricsInterval is how often PostgreSQL statistics are collected for
-	// metrics. It does not affect failure detection. Default: 15s.
+	// metrics. It does not affect failure detection. At least 1s.
+	// Default: 15s.
 	MetricsInterval Duration `toml:"metrics_interval"`
 }
 
@@ -190,8 +226,14 @@ type SecurityConfig struct {
 	BlockedIPs []string `toml:"blocked_ips"`
 }
 
-// Duration is a time.Duration written in TOML as a string ("250ms", "5s").
+// Duration is a time.Duration written in TOML as a string with a unit
+// ("250ms", "5s", "1m30s"). Bare numbers other than 0 are rejected: Patroni
+// writes seconds, other tools milliseconds, and guessing wrong is a silent
+// factor-of-1000 error. See duration.go.
 type Duration struct{ time.Duration }
 
-// Parameters are postgresql.conf settings rendered as strings.
+// Parameters are postgresql.conf settings rendered as strings, in the form
+// postgresql.conf takes them ("on"/"off" for booleans). Names match
+// ^[a-z_][a-z0-9_.]*$. See parameters.go for the settings ramd refuses
+// because it manages them.
 type Parameters map[string]string
