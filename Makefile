@@ -29,7 +29,7 @@ demo: build
 	./$(BIN)/ramd demo
 
 bench-api: build
-	$(GO) run ./e2e/cmd/benchapi
+	$(GO) run ./e2e/cmd/benchapi -ramd $(BIN)/ramd
 
 clean:
 	rm -rf $(BIN)

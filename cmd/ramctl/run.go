@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ramd/ramd/internal/apiclient"
+)
+
+const usage = `ramctl - operate a ramd cluster through any node's API
+
+Usage:
+  ramctl [global flags] list [-w] [--interval D]   nodes as a table (alias: status)
+  ramctl [global flags] health                     cluster health (exit 0 healthy, 1 degraded, 2 failed)
+  ramctl [global flags] version
+
+Global flags:
+  --url URL      API of any node; repeat or comma-separate to try several ($RAMCTL_URL)
+  --token T      bearer token ($RAMD_TOKEN)
+  --json         print the API's JSON
+  --timeout D    per-request timeout (default 5s)
+
+Switchover, failover, maintenance, history, config, node and backup
+commands arrive with the operations work.
+`
+
+type urlList []string
+
+func (u *urlList) String() string { return strings.Join(*u, ",") }
+func (u *urlList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*u = append(*u, s)
+		}
+	}
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ramctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var urls urlList
+	fs.Var(&urls, "url", "API URL of any node")
+	token := fs.String("token", os.Getenv("RAMD_TOKEN"), "bearer token")
+	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "ramctl: %v\n", err)
+		return 64
+	}
+	if len(urls) == 0 {
+		if env := os.Getenv("RAMCTL_URL"); env != "" {
+			urls.Set(env)
+		} else {
+			urls = urlList{"http://127.0.0.1:8080"}
+		}
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 64
+	}
+	c := &apiclient.Client{URLs: urls, Token: *token, Timeout: *timeout}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	var err error
+	code := 1
+	switch cmd {
+	case "list", "status":
+		err = list(c, rest, *asJSON, stdout)
+	case "health":
+		code, err = health(c, *asJSON, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "ramctl (ramd tools)")
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "ramctl: unknown command %q (run 'ramctl help')\n", cmd)
+		return 64
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctl: %v\n", err)
+		return code
+	}
+	return 0
+}
+
+func list(c *apiclient.Client, args []string, asJSON bool, out io.Writer) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	watch := fs.Bool("w", false, "watch: refresh until interrupted")
+	interval := fs.Duration("interval", 2*time.Second, "refresh interval with -w")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for {
+		r, err := c.Get(context.Background(), "/api/v1/cluster/status")
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out.Write(append(r.Body, '\n'))
+		} else {
+			var s apiclient.Status
+			if err := r.Decode(&s); err != nil {
+				return err
+			}
+			if *watch {
+				fmt.Fprint(out, "\033[H\033[2J")
+				fmt.Fprintln(out, time.Now().Format(time.RFC3339), "from", r.URL)
+			}
+			apiclient.PrintStatus(out, s)
+		}
+		if !*watch {
+			return nil
+		}
+		time.Sleep(*interval)
+	}
+}
+
+func health(c *apiclient.Client, asJSON bool, out io.Writer) (int, error) {
+	r, err := c.Get(context.Background(), "/api/v1/cluster/health")
+	if err != nil {
+		return 1, err
+	}
+	var h apiclient.Health
+	if err := r.Decode(&h); err != nil {
+		return 1, err
+	}
+	if asJSON {
+		out.Write(append(r.Body, '\n'))
+	} else {
+		apiclient.PrintHealth(out, h)
+	}
+	switch h.Status {
+	case "healthy":
+		return 0, nil
+	case "degraded":
+		return 1, errors.New("cluster is degraded")
+	}
+	return 2, fmt.Errorf("cluster is %s", h.Status)
+}

@@ -1,0 +1,341 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ramd/ramd/api"
+	"github.com/ramd/ramd/configs"
+	"github.com/ramd/ramd/election"
+	"github.com/ramd/ramd/internal/version"
+	"github.com/ramd/ramd/mesh"
+	"github.com/ramd/ramd/metrics"
+	"github.com/ramd/ramd/pg"
+)
+
+// Options configures a Daemon.
+type Options struct {
+	// Config is the validated node configuration.
+	Config *configs.Config
+	// Logger receives JSON log lines; each component adds its name.
+	Logger *slog.Logger
+	// Registry receives the metrics; nil creates a fresh one.
+	Registry *prometheus.Registry
+}
+
+// Daemon is one running ramd node.
+type Daemon struct {
+	cfg       *configs.Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	metrics   *metrics.Metrics
+	pg        *pg.Manager
+	mesh      *mesh.Mesh
+	apiLn     net.Listener
+	metricsLn net.Listener
+	startedAt time.Time
+
+	mu        sync.RWMutex
+	health    pg.Health
+	dataState mesh.DataState
+	systemID  uint64
+	phase     string // what the node is doing, for logs and status
+
+	stopMode    pg.StopMode
+
+	ident       identity
+	resolved    bool // bootstrap decided: the data directory is ours to run
+	lastStart   time.Time
+	startFailed int
+}
+
+// New performs every check that can fail before the node joins anything:
+// PostgreSQL binaries, the data directory's owner and contents, the state
+// directory, and the API, metrics, gossip and PostgreSQL ports. A failure
+// is returned as one error that says what to fix; nothing on disk is
+// changed by a failing New.
+func New(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
+
+	pgm, err := pg.New(pg.Config{
+		BinDir:              cfg.PostgreSQL.BinDirectory,
+		DataDir:             cfg.Cluster.DataDirectory,
+		Host:                cfg.PostgreSQL.Host,
+		Port:                cfg.PostgreSQL.Port,
+		SocketDir:           cfg.PostgreSQL.SocketDirectory,
+		Superuser:           cfg.PostgreSQL.User,
+		SuperuserPassword:   cfg.PostgreSQL.Password,
+		Database:            cfg.PostgreSQL.Database,
+		ReplicationUser:     cfg.PostgreSQL.ReplicationUser,
+		ReplicationPassword: cfg.PostgreSQL.ReplicationPassword,
+		Parameters:          cfg.PostgreSQL.Parameters,
+		HBANetworks:         cfg.PostgreSQL.HBANetworks,
+		RunAsUser:           cfg.PostgreSQL.RunAsUser,
+		ConnectTimeout:      cfg.PostgreSQL.ConnectTimeout.Duration,
+		Logger:              log.With("component", "pg"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.pg = pgm
+	ds, err := pgm.DataState()
+	if err != nil {
+		return nil, err
+	}
+	d.dataState = dataStateOf(ds)
+
+	if err := os.MkdirAll(cfg.Cluster.StateDirectory, 0o755); err != nil {
+		return nil, fmt.Errorf("daemon: cluster.state_directory: %w", err)
+	}
+	if d.ident, err = loadIdentity(cfg.Cluster.StateDirectory); err != nil {
+		return nil, err
+	}
+	if d.ident.NodeID != 0 && d.ident.NodeID != cfg.Cluster.NodeID {
+		return nil, fmt.Errorf("daemon: cluster.state_directory %s belongs to node %d, not node %d; give each node its own state directory", cfg.Cluster.StateDirectory, d.ident.NodeID, cfg.Cluster.NodeID)
+	}
+
+	if ds == pg.StateInitialized && d.ident.SystemID != 0 {
+		// A data directory that is not the one this node recorded is
+		// refused before anything listens or joins, so nothing can
+		// mistake the node for a running member.
+		sysid, err := pgm.SystemID(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		dec := election.Bootstrap(election.BootstrapInput{Self: cfg.Cluster.NodeID, HasData: true, LocalSystemID: sysid, KnownSystemID: d.ident.SystemID})
+		if dec.Action == election.Refuse {
+			return nil, fmt.Errorf("%w: %s (data directory %s)", errRefused, dec.Reason, cfg.Cluster.DataDirectory)
+		}
+	}
+
+	ok := false
+	defer func() {
+		if !ok {
+			d.closeListeners()
+		}
+	}()
+	if d.apiLn, err = listen("api.port", cfg.API.Host, cfg.API.Port); err != nil {
+		return nil, err
+	}
+	if cfg.Monitoring.PrometheusEnabled {
+		if d.metricsLn, err = listen("monitoring.prometheus_port", cfg.API.Host, cfg.Monitoring.PrometheusPort); err != nil {
+			return nil, err
+		}
+	}
+	if _, running := pgm.Running(); !running {
+		// Nothing of ours holds the PostgreSQL port, so whoever does would
+		// make every start fail later with a less helpful message.
+		ln, err := listen("postgresql.port", cfg.PostgreSQL.Host, cfg.PostgreSQL.Port)
+		if err != nil {
+			return nil, err
+		}
+		ln.Close()
+	}
+
+	d.metrics = metrics.New(reg)
+	d.metrics.SetBuildInfo(version.Version)
+	metrics.RegisterRuntime(reg)
+
+	key, err := cfg.EncryptKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	host, port := cfg.MeshAdvertiseHost(), cfg.Mesh.AdvertisePort
+	m, err := mesh.New(mesh.Config{
+		NodeName:         cfg.Cluster.NodeName,
+		ClusterName:      cfg.Cluster.ClusterName,
+		BindAddr:         cfg.Mesh.BindAddr,
+		BindPort:         cfg.Mesh.BindPort,
+		AdvertiseAddr:    host,
+		AdvertisePort:    port,
+		EncryptKey:       key,
+		Seeds:            cfg.Cluster.Join,
+		ProbeInterval:    cfg.Mesh.ProbeInterval.Duration,
+		ProbeTimeout:     cfg.Mesh.ProbeTimeout.Duration,
+		SuspicionMult:    cfg.Mesh.SuspicionMult,
+		GossipInterval:   cfg.Mesh.GossipInterval.Duration,
+		GossipNodes:      cfg.Mesh.GossipNodes,
+		PushPullInterval: cfg.Mesh.PushPullInterval.Duration,
+		RejoinInterval:   cfg.Mesh.RejoinInterval.Duration,
+		Logger:           log.With("component", "mesh"),
+	})
+	if err != nil {
+		if isAddrInUse(err) {
+			return nil, fmt.Errorf("daemon: mesh.bind_port %d is already in use on %s: stop whatever listens there or change [mesh] bind_port", cfg.Mesh.BindPort, cfg.Mesh.BindAddr)
+		}
+		return nil, err
+	}
+	d.mesh = m
+	if len(key) == 0 && !isLoopback(cfg.Mesh.BindAddr) {
+		d.log.Warn("gossip is not encrypted: set [mesh] encrypt_key", "bind_addr", cfg.Mesh.BindAddr)
+	}
+	ok = true
+	return d, nil
+}
+
+// Run serves until ctx is cancelled, then shuts down cleanly: PostgreSQL
+// stops with a fast shutdown and the node leaves the mesh.
+func (d *Daemon) Run(ctx context.Context) error {
+	handler, err := api.NewHandler(api.Config{Source: d, Metrics: d.metrics, Logger: d.log.With("component", "api")})
+	if err != nil {
+		return err
+	}
+	apiSrv := api.NewServer(d.apiLn.Addr().String(), handler)
+	errc := make(chan error, 2)
+	go func() { errc <- serve(apiSrv, d.apiLn, d.cfg.API) }()
+	var metricsSrv *http.Server
+	if d.metricsLn != nil {
+		metricsSrv = &http.Server{Handler: metrics.Handler(d.reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() { errc <- serveHTTP(metricsSrv, d.metricsLn) }()
+	}
+	d.mesh.Start()
+	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID, "node", d.cfg.Cluster.NodeName,
+		"version", version.Version, "api_url", d.cfg.APIURL(), "mesh_addr", d.mesh.LocalAddr(),
+		"data_directory", d.cfg.Cluster.DataDirectory)
+
+	changes, cancel := d.mesh.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(d.cfg.PostgreSQL.HealthInterval.Duration)
+	defer tick.Stop()
+	runErr := d.step(ctx)
+loop:
+	for runErr == nil {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = fmt.Errorf("daemon: API server: %w", err)
+			break loop
+		case <-tick.C:
+		case <-changes:
+			// A peer's state changed: bootstrap wants to react at once
+			// rather than at the next tick; afterwards the tick suffices.
+			if d.isResolved() {
+				continue
+			}
+		}
+		runErr = d.step(ctx)
+	}
+	d.shutdown(apiSrv, metricsSrv)
+	return runErr
+}
+
+// SetStopMode chooses how PostgreSQL is stopped when Run returns: fast (the
+// default, on SIGTERM) or immediate (`ramd stop --force`, SIGQUIT).
+func (d *Daemon) SetStopMode(m pg.StopMode) {
+	d.mu.Lock()
+	d.stopMode = m
+	d.mu.Unlock()
+}
+
+func (d *Daemon) isResolved() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.resolved
+}
+
+func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server) {
+	d.log.Info("shutting down: stopping PostgreSQL (fast) and leaving the mesh")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, running := d.pg.Running(); running {
+		d.mu.RLock()
+		mode := d.stopMode
+		d.mu.RUnlock()
+		if err := d.pg.Stop(ctx, mode); err != nil {
+			d.log.Error("stopping PostgreSQL failed", "error", err)
+		}
+	}
+	d.publish(pg.Health{CheckedAt: time.Now()})
+	if err := d.mesh.Leave(2 * time.Second); err != nil {
+		d.log.Warn("leaving the mesh failed", "error", err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	_ = apiSrv.Shutdown(sctx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
+	_ = d.mesh.Shutdown()
+	d.pg.Close()
+	d.log.Info("ramd stopped")
+}
+
+func (d *Daemon) closeListeners() {
+	if d.apiLn != nil {
+		d.apiLn.Close()
+	}
+	if d.metricsLn != nil {
+		d.metricsLn.Close()
+	}
+}
+
+func listen(key, host string, port int) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if isAddrInUse(err) {
+			return nil, fmt.Errorf("daemon: %s %d is already in use on %s: stop whatever listens there or choose another port", key, port, host)
+		}
+		return nil, fmt.Errorf("daemon: %s: listen on %s: %w", key, addr, err)
+	}
+	return ln, nil
+}
+
+func isAddrInUse(err error) bool { return errors.Is(err, syscall.EADDRINUSE) }
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func serve(srv *http.Server, ln net.Listener, cfg configs.APIConfig) error {
+	var err error
+	if cfg.SSLEnabled {
+		err = srv.ServeTLS(ln, cfg.CertFile, cfg.KeyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func dataStateOf(s pg.State) mesh.DataState {
+	if s == pg.StateInitialized {
+		return mesh.DataReady
+	}
+	return mesh.DataEmpty
+}

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ramd/ramd/internal/cluster"
+)
+
+// launch starts an n-node cluster under a fresh directory and stops it
+// (and any PostgreSQL left behind) when the test ends. On failure the
+// daemons' logs are printed.
+func launch(t *testing.T, n int, extra string) *cluster.Cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ramd-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Prepare(cluster.Options{Nodes: n, Dir: dir, Binary: ramdBin, Extra: extra, LogLevel: "debug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("stopping the cluster: %v", err)
+		}
+		if t.Failed() {
+			for _, node := range c.Nodes {
+				dumpLog(t, node.LogPath)
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func dumpLog(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 80 {
+		lines = lines[len(lines)-80:]
+	}
+	t.Logf("---- last lines of %s ----\n%s", filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), strings.Join(lines, "\n"))
+}
+
+func connect(t *testing.T, ctx context.Context, n *cluster.Node) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		t.Fatalf("connect to %s: %v", n.Name, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// httpStatus returns the status code of method url (0 when unreachable).
+func httpStatus(method, url string) int {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		return 0
+	}
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// eventually polls cond every 50 ms until it returns "" or the deadline
+// passes, and returns how long it took.
+func eventually(t *testing.T, within time.Duration, cond func() string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var why string
+	for time.Since(start) < within {
+		if why = cond(); why == "" {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("not within %s: %s", within, why)
+	return 0
+}
