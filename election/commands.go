@@ -1,0 +1,148 @@
+package election
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CommandVersion is the version every command this code writes carries.
+// A replica that reads a higher version refuses the entry (an error, not a
+// guess), so a mixed-version cluster stops deciding rather than diverging.
+const CommandVersion = 1
+
+// CommandType tags a replicated command.
+type CommandType string
+
+const (
+	CmdBootstrap      CommandType = "bootstrap"
+	CmdPromote        CommandType = "promote"
+	CmdSetMaintenance CommandType = "set-maintenance"
+	CmdSwitchover     CommandType = "switchover"
+	CmdAddVoter       CommandType = "add-voter"
+	CmdRemoveVoter    CommandType = "remove-voter"
+)
+
+// ErrMalformedCommand is wrapped by every decoding failure.
+var ErrMalformedCommand = errors.New("election: malformed command")
+
+// Command is one replicated change of ClusterState. Exactly the payload
+// that matches Type is set. It is encoded as JSON so an operator can read
+// the raft log with ordinary tools.
+type Command struct {
+	Type    CommandType `json:"type"`
+	Version int         `json:"v"`
+
+	Bootstrap   *BootstrapCmd   `json:"bootstrap,omitempty"`
+	Promote     *PromoteCmd     `json:"promote,omitempty"`
+	Maintenance *MaintenanceCmd `json:"maintenance,omitempty"`
+	Switchover  *SwitchoverCmd  `json:"switchover,omitempty"`
+	Voter       *VoterCmd       `json:"voter,omitempty"`
+}
+
+// BootstrapCmd names the cluster's first primary (token 1).
+type BootstrapCmd struct {
+	Primary uint64        `json:"primary"`
+	Voters  []uint64      `json:"voters"`
+	At      time.Duration `json:"at"`
+}
+
+// PromoteCmd hands the primary role to New. Token must be exactly the
+// applied token + 1; anything else was proposed from a stale view and is
+// rejected at apply time on every replica alike.
+type PromoteCmd struct {
+	Token  uint64 `json:"token"`
+	New    uint64 `json:"new"`
+	Old    uint64 `json:"old"`
+	Reason string `json:"reason"`
+	// Timeline and LSN are the chosen candidate's reported position.
+	Timeline uint32 `json:"timeline"`
+	LSN      uint64 `json:"lsn"`
+	// At is the proposer's logical time, recorded in the history. It is
+	// carried in the command because apply must not read any clock.
+	At time.Duration `json:"at"`
+}
+
+// MaintenanceCmd turns automatic failover off (On) or back on.
+type MaintenanceCmd struct {
+	On bool `json:"on"`
+}
+
+// SwitchoverCmd requests (or, with Clear, cancels) a planned switchover.
+type SwitchoverCmd struct {
+	Clear bool   `json:"clear,omitempty"`
+	From  uint64 `json:"from,omitempty"`
+	// To is the requested target; 0 lets the coordinator choose.
+	To uint64        `json:"to,omitempty"`
+	At time.Duration `json:"at"`
+}
+
+// VoterCmd is the context of a raft ConfChange adding or removing a voter.
+type VoterCmd struct {
+	ID uint64 `json:"id"`
+}
+
+// Encode returns the command's wire form.
+func (c Command) Encode() ([]byte, error) {
+	if c.Version == 0 {
+		c.Version = CommandVersion
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c)
+}
+
+// DecodeCommand parses and validates an entry's data. It never panics; any
+// defect is an error wrapping ErrMalformedCommand.
+func DecodeCommand(data []byte) (Command, error) {
+	var c Command
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Command{}, fmt.Errorf("%w: %w", ErrMalformedCommand, err)
+	}
+	if dec.More() {
+		return Command{}, fmt.Errorf("%w: trailing data", ErrMalformedCommand)
+	}
+	if err := c.validate(); err != nil {
+		return Command{}, err
+	}
+	return c, nil
+}
+
+func (c Command) validate() error {
+	if c.Version != CommandVersion {
+		return fmt.Errorf("%w: unsupported version %d", ErrMalformedCommand, c.Version)
+	}
+	set := 0
+	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil} {
+		if p {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%w: %q must carry exactly one payload, has %d", ErrMalformedCommand, c.Type, set)
+	}
+	var ok bool
+	switch c.Type {
+	case CmdBootstrap:
+		ok = c.Bootstrap != nil && c.Bootstrap.Primary != 0
+	case CmdPromote:
+		ok = c.Promote != nil && c.Promote.New != 0 && c.Promote.Token != 0
+	case CmdSetMaintenance:
+		ok = c.Maintenance != nil
+	case CmdSwitchover:
+		ok = c.Switchover != nil
+	case CmdAddVoter, CmdRemoveVoter:
+		ok = c.Voter != nil && c.Voter.ID != 0
+	default:
+		return fmt.Errorf("%w: unknown type %q", ErrMalformedCommand, c.Type)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q has a missing or invalid payload", ErrMalformedCommand, c.Type)
+	}
+	return nil
+}
