@@ -47,9 +47,9 @@ func TestLeaseNeverOutlivesGrant(t *testing.T) {
 		}
 		rate := func() float64 { return 1 - c.MaxDrift + 2*c.MaxDrift*rng.Float64() }
 		hRate, gRate := rate(), rate()
-		hOff, gOff := rng.Float64()*1e12, rng.Float64()*1e12 // clock offsets (ns)
-		ts := rng.Float64() * 1e12                             // real send time
-		tr := ts + rng.Float64()*float64(c.TTL)*rng.Float64()  // real receive time
+		hOff, gOff := rng.Float64()*1e12, rng.Float64()*1e12  // clock offsets (ns)
+		ts := rng.Float64() * 1e12                            // real send time
+		tr := ts + rng.Float64()*float64(c.TTL)*rng.Float64() // real receive time
 		sent := time.Duration(hOff + ts*hRate)
 		recv := time.Duration(gOff + tr*gRate)
 		// Real times at which each clock reaches its expiry.
