@@ -1,0 +1,214 @@
+package election
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ramd/ramd/mesh"
+)
+
+// Position is a WAL position on a timeline; positions order by timeline
+// first (a higher timeline has seen a promotion the lower one has not).
+type Position struct {
+	Timeline uint32 `json:"timeline"`
+	LSN      uint64 `json:"lsn"`
+}
+
+// Compare orders positions.
+func (p Position) Compare(o Position) int {
+	if c := cmp.Compare(p.Timeline, o.Timeline); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.LSN, o.LSN)
+}
+
+func (p Position) String() string { return fmt.Sprintf("%d/%X", p.Timeline, p.LSN) }
+
+// Candidate is one node's answer to a PositionRequest (or, for a first
+// look, its gossiped state).
+type Candidate struct {
+	ID uint64
+	// Alive: the node answered (or SWIM says alive).
+	Alive bool
+	// Healthy: its PostgreSQL runs as a healthy replica.
+	Healthy bool
+	// Position is its last received (flushed) WAL position.
+	Position Position
+	// Priority: higher is preferred among equal positions (tag priority).
+	Priority int
+	// NoFailover: tag nofailover=true; never promoted.
+	NoFailover bool
+	// Detached: not following the cluster (cloning, another system id).
+	Detached bool
+}
+
+// CandidateFromMember builds a Candidate from gossip.
+func CandidateFromMember(m mesh.Member) Candidate {
+	prio, _ := strconv.Atoi(m.State.Tags["priority"])
+	return Candidate{
+		ID:         uint64(max(m.State.NodeID, 0)),
+		Alive:      m.Liveness == mesh.Alive,
+		Healthy:    m.State.Healthy && m.State.PGRunning && m.State.Role == mesh.RoleReplica,
+		Position:   Position{Timeline: m.State.Timeline, LSN: m.State.LSN},
+		Priority:   prio,
+		NoFailover: strings.EqualFold(m.State.Tags["nofailover"], "true"),
+		Detached:   m.State.DataState != "" && m.State.DataState != mesh.DataReady,
+	}
+}
+
+// SyncMode mirrors synchronous_mode.
+type SyncMode string
+
+const (
+	SyncOff    SyncMode = ""
+	SyncQuorum SyncMode = "quorum"
+	SyncStrict SyncMode = "strict"
+)
+
+// SyncState is the synchronous replication setup the old primary ran with:
+// commits were acknowledged once NumSync of Members had flushed them.
+type SyncState struct {
+	Mode    SyncMode
+	Members []uint64
+	NumSync int
+}
+
+// ChooseInput is everything Choose looks at.
+type ChooseInput struct {
+	// Candidates are the reported positions (the old primary excluded or
+	// listed in Exclude).
+	Candidates []Candidate
+	// Exclude is never chosen (the failed primary).
+	Exclude uint64
+	// MaximumLagOnFailover (bytes): a candidate further than this behind
+	// the best known position is excluded. 0 disables the check.
+	MaximumLagOnFailover uint64
+	// AllowLaggard: if every otherwise eligible candidate lags too much,
+	// take the best of them anyway (availability over freshness).
+	AllowLaggard bool
+	// Sync is the old primary's synchronous replication setup.
+	Sync SyncState
+	// Target restricts the choice to one node (switchover to a named node).
+	Target uint64
+}
+
+// Choice is Choose's outcome.
+type Choice struct {
+	OK        bool
+	Candidate Candidate
+	// Reason says why this one, or, when !OK, starts with "waiting: ".
+	Reason string
+}
+
+// Choose picks the node to promote.
+//
+// Eligible: alive, healthy, not tagged nofailover, not detached, not
+// Exclude, and Target if one is set. Among the eligible, the highest
+// position wins, then the higher priority, then the lower node id.
+//
+// Lag: the best known position is the highest position any alive candidate
+// reported (eligible or not). Candidates more than MaximumLagOnFailover
+// behind it are dropped, unless none remains and AllowLaggard is set. The
+// old primary's last gossiped position is deliberately not used: it freezes
+// when the primary dies and would make every replica look behind forever.
+//
+// Synchronous modes. With Sync.Mode quorum or strict, a commit was
+// acknowledged to a client only after NumSync (k) of the n Members flushed
+// it. Any n-k+1 members include at least one of those k, so once n-k+1
+// members have reported, the highest position among them (the bar) is at
+// least every acknowledged commit. A candidate qualifies only at or above
+// the bar; with fewer than n-k+1 reports nobody qualifies yet ("waiting").
+// Strict differs from quorum only on the primary's side (it refuses writes
+// without k standbys), so the rule here is the same.
+func Choose(in ChooseInput) Choice {
+	var best Position
+	for _, c := range in.Candidates {
+		if c.Alive && c.ID != in.Exclude && c.Position.Compare(best) > 0 {
+			best = c.Position
+		}
+	}
+	var bar Position
+	if in.Sync.Mode == SyncQuorum || in.Sync.Mode == SyncStrict {
+		members := sortedUnique(in.Sync.Members)
+		k := min(max(in.Sync.NumSync, 1), len(members))
+		need := len(members) - k + 1
+		got := 0
+		for _, c := range in.Candidates {
+			if _, ok := slices.BinarySearch(members, c.ID); ok && c.Alive && c.ID != in.Exclude {
+				got++
+				if c.Position.Compare(bar) > 0 {
+					bar = c.Position
+				}
+			}
+		}
+		if len(members) == 0 || got < need {
+			return Choice{Reason: fmt.Sprintf("waiting: %d of %d synchronous standbys reported, need %d to know every acknowledged commit", got, len(members), need)}
+		}
+	}
+
+	var eligible, laggards []Candidate
+	var skipped []string
+	for _, c := range in.Candidates {
+		why := ""
+		switch {
+		case c.ID == in.Exclude:
+			why = "old primary"
+		case in.Target != 0 && c.ID != in.Target:
+			continue
+		case !c.Alive:
+			why = "not alive"
+		case !c.Healthy:
+			why = "not healthy"
+		case c.NoFailover:
+			why = "nofailover"
+		case c.Detached:
+			why = "detached"
+		case c.Position.Compare(bar) < 0:
+			why = fmt.Sprintf("at %v, below the synchronous bar %v", c.Position, bar)
+		}
+		if why != "" {
+			skipped = append(skipped, fmt.Sprintf("%d: %s", c.ID, why))
+			continue
+		}
+		if in.MaximumLagOnFailover > 0 && lag(best, c.Position) > in.MaximumLagOnFailover {
+			laggards = append(laggards, c)
+			skipped = append(skipped, fmt.Sprintf("%d: %d bytes behind %v", c.ID, lag(best, c.Position), best))
+			continue
+		}
+		eligible = append(eligible, c)
+	}
+	note := ""
+	if len(eligible) == 0 && in.AllowLaggard && len(laggards) > 0 {
+		eligible, note = laggards, " (lagging, allowed)"
+	}
+	if len(eligible) == 0 {
+		slices.Sort(skipped)
+		return Choice{Reason: "waiting: no eligible candidate (" + strings.Join(skipped, "; ") + ")"}
+	}
+	w := slices.MinFunc(eligible, betterFirst)
+	return Choice{OK: true, Candidate: w, Reason: fmt.Sprintf("node %d at %v priority %d, best of %d%s", w.ID, w.Position, w.Priority, len(eligible), note)}
+}
+
+// betterFirst orders candidates best first.
+func betterFirst(a, b Candidate) int {
+	if c := b.Position.Compare(a.Position); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// lag is how many bytes p is behind best; a lower timeline with a higher
+// LSN is still behind, but by an unknown amount: report the LSN distance
+// or 0.
+func lag(best, p Position) uint64 {
+	if p.LSN >= best.LSN {
+		return 0
+	}
+	return best.LSN - p.LSN
+}
