@@ -1,0 +1,161 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/ramd/ramd/mesh"
+	"github.com/ramd/ramd/metrics"
+	"github.com/ramd/ramd/pg"
+)
+
+// Source is what the API reads. Every method must answer from memory
+// (a copy of the current view) without blocking on PostgreSQL or the
+// network: the API promises that no request waits on either.
+type Source interface {
+	// Members is the whole cluster including this node (Self=true), as
+	// gossiped. The API never modifies the returned slice.
+	Members() []mesh.Member
+	// LocalHealth is the last local PostgreSQL check.
+	LocalHealth() pg.Health
+	// Node is static information about this daemon.
+	Node() NodeInfo
+}
+
+// ViewVersioner may be implemented by a Source whose view carries a version
+// that changes whenever Members would return something different. The API
+// then checks its cached cluster status against the version without even
+// copying the view; without it, the cache is keyed on a fingerprint of the
+// copied view.
+type ViewVersioner interface {
+	ViewVersion() uint64
+}
+
+// NodeInfo is static information about this daemon.
+type NodeInfo struct {
+	NodeID        int
+	Name          string
+	ClusterName   string
+	Version       string
+	DataDirectory string
+	APIURL        string
+	MeshAddr      string
+	PGHost        string
+	PGPort        int
+	StartedAt     time.Time
+	Tags          map[string]string
+}
+
+// Config configures NewHandler.
+type Config struct {
+	Source Source
+	// Metrics records request counts and latencies; nil disables them.
+	Metrics *metrics.Metrics
+	// Logger receives request logs at debug level and panics at error
+	// level; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for timestamps and ages; nil means time.Now.
+	Now func() time.Time
+}
+
+// statusCacheTTL bounds how stale a cached cluster status may be. Only
+// last_seen_ms and the timestamp drift while the view stands still, and a
+// few milliseconds of drift are invisible next to gossip intervals.
+const statusCacheTTL = 5 * time.Millisecond
+
+type server struct {
+	src       Source
+	versioner ViewVersioner // nil when the Source has no view version
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	now       func() time.Time
+
+	bufs        sync.Pool
+	statusCache atomic.Pointer[cachedBody]
+}
+
+// NewHandler builds the API's HTTP handler.
+func NewHandler(cfg Config) (http.Handler, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("api: Config.Source is required")
+	}
+	s := &server{
+		src:     cfg.Source,
+		metrics: cfg.Metrics,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+	}
+	s.versioner, _ = cfg.Source.(ViewVersioner)
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	return s.instrument(s.routes()), nil
+}
+
+// routes wires every endpoint. Each route is registered without a method
+// matcher and dispatches methods itself, so that a wrong method gets a 405
+// envelope with an exact Allow header and is still counted under its route
+// template.
+func (s *server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	s.read(v1, "/api/v1", "/health", s.handleHealth)
+	s.read(v1, "/api/v1", "/node/info", s.handleNodeInfo)
+	s.read(v1, "/api/v1", "/node/health", s.handleNodeHealth)
+	s.read(v1, "/api/v1", "/cluster/status", s.handleClusterStatus)
+	s.read(v1, "/api/v1", "/cluster/nodes/{id}", s.handleClusterNode)
+	s.read(v1, "/api/v1", "/cluster/health", s.handleClusterHealth)
+	s.read(v1, "/api/v1", "/replication/status", s.handleReplicationStatus)
+
+	for _, c := range s.checks() {
+		s.check(r, c)
+	}
+	return r
+}
+
+// read registers a GET/HEAD endpoint.
+func (s *server) read(r *mux.Router, prefix, path string, h http.HandlerFunc) {
+	route := prefix + path
+	r.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		setRoute(w, route)
+		switch req.Method {
+		case http.MethodGet, http.MethodHead:
+			h(w, req)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			s.writeError(w, req, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: GET, HEAD)", req.Method, route)
+		}
+	}))
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, r, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
+}
+
+// NewServer returns an http.Server for h with timeouts that keep slow or
+// idle clients from holding connections: the API answers from memory in
+// microseconds, so generous-but-finite limits cost nothing.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
