@@ -119,9 +119,14 @@ type Grantor struct {
 
 // NewGrantor starts a grantor at now. revoked is the persisted highest
 // revoked token (0 on first start). Having forgotten its grants, a
-// restarted grantor reports a grant outstanding for TTL+margin.
-func NewGrantor(c LeaseConfig, now time.Duration, revoked uint64) *Grantor {
-	return &Grantor{cfg: c, revoked: revoked, until: map[uint64]time.Duration{}, amnesty: GrantExpiry(c, now)}
+// restarted grantor reports a grant outstanding for TTL+margin; a node
+// starting for the first time has granted nothing.
+func NewGrantor(c LeaseConfig, now time.Duration, revoked uint64, restarted bool) *Grantor {
+	g := &Grantor{cfg: c, revoked: revoked, until: map[uint64]time.Duration{}}
+	if restarted {
+		g.amnesty = GrantExpiry(c, now)
+	}
+	return g
 }
 
 // Revoked returns the highest revoked token.

@@ -71,7 +71,7 @@ func TestLeaseNeverOutlivesGrant(t *testing.T) {
 func TestGrantorAndHolder(t *testing.T) {
 	c := LeaseConfig{TTL: 100, RenewInterval: 25, MaxDrift: 0, Safety: 5}
 	st := bootstrapped(t)
-	g := NewGrantor(c, 0, 0)
+	g := NewGrantor(c, 0, 0, true)
 	if r := g.Remaining(1, 0); r != 105 {
 		t.Errorf("amnesty remaining %v", r)
 	}

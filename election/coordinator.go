@@ -1,0 +1,218 @@
+package election
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The coordinator is whichever node is raft leader. It runs one failover
+// at a time, for the applied token:
+//
+//	revoking   → send Revoke{token} to every voter until a quorum answered
+//	waiting    → until the longest reported remaining grant has passed
+//	collecting → ask every member for its position; choose
+//	proposed   → Promote{token+1} proposed; wait for it to apply
+//
+// Leaving leadership drops the failover; the next leader starts over (the
+// revocations already made are durable, so it finds them again at once).
+
+type failoverPhase int
+
+const (
+	phaseRevoking failoverPhase = iota
+	phaseWaiting
+	phaseCollecting
+	phaseProposed
+)
+
+func (p failoverPhase) String() string {
+	return [...]string{"revoking", "waiting", "collecting", "proposed"}[p]
+}
+
+type failover struct {
+	token     uint64
+	old       uint64
+	reason    string
+	phase     failoverPhase
+	released  bool
+	revoked   map[uint64]time.Duration // voter → our-clock end of its grants
+	waitUntil time.Duration
+	positions map[uint64]Candidate
+	asked     time.Duration
+	lastSend  time.Duration
+	proposed  uint64
+	retryAt   time.Duration
+	waiting   string
+}
+
+// ReportPrimaryFailed is the detector's verdict that the current primary
+// failed. Only the coordinator acts on it; elsewhere it is ignored.
+func (n *Node) ReportPrimaryFailed(reason string) {
+	if !n.IsLeader() || !n.state.Bootstrapped {
+		return
+	}
+	n.startFailover(n.state.Token, reason, false)
+	n.drainLocal()
+}
+
+// FailoverPhase describes the coordinator's failover, for the status API.
+func (n *Node) FailoverPhase() string {
+	if n.coord == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s token=%d old=%d", n.coord.phase, n.coord.token, n.coord.old)
+}
+
+func (n *Node) startFailover(token uint64, reason string, released bool) {
+	if token != n.state.Token {
+		return
+	}
+	if n.state.Maintenance {
+		n.event("failover-suppressed", "maintenance mode: "+reason)
+		return
+	}
+	if f := n.coord; f != nil && f.token == token {
+		if released && !f.released {
+			f.released = true
+			n.event("failover", fmt.Sprintf("token %d: old primary released, no lease wait", token))
+		}
+		return
+	}
+	n.coord = &failover{token: token, old: n.state.Primary, reason: reason, released: released, revoked: map[uint64]time.Duration{}, positions: map[uint64]Candidate{}, lastSend: -1}
+	n.event("failover", fmt.Sprintf("token %d (primary %d): %s; revoking", token, n.state.Primary, reason))
+	n.coordinate()
+}
+
+func (n *Node) onRevoked(m Message) {
+	f := n.coord
+	if f == nil || m.Token != f.token || !n.state.IsVoter(m.From) {
+		return
+	}
+	if _, dup := f.revoked[m.From]; dup {
+		return
+	}
+	f.revoked[m.From] = n.now + WaitFor(n.cfg.Lease, m.Remaining)
+	n.coordinate()
+}
+
+func (n *Node) onPosition(m Message) {
+	f := n.coord
+	if f == nil || f.phase != phaseCollecting || m.Token != f.token || m.Candidate.ID != m.From {
+		return
+	}
+	f.positions[m.From] = *m.Candidate
+	n.coordinate()
+}
+
+// coordinate advances the failover as far as it can at n.now.
+func (n *Node) coordinate() {
+	f := n.coord
+	if f == nil {
+		return
+	}
+	switch {
+	case !n.IsLeader():
+		n.event("failover-abandoned", fmt.Sprintf("token %d: no longer the raft leader", f.token))
+		n.coord = nil
+		return
+	case n.state.Token != f.token:
+		n.event("failover-done", fmt.Sprintf("token %d → %d, primary %d", f.token, n.state.Token, n.state.Primary))
+		n.coord = nil
+		return
+	case n.state.Maintenance:
+		n.event("failover-abandoned", fmt.Sprintf("token %d: maintenance mode", f.token))
+		n.coord = nil
+		return
+	}
+	resend := f.lastSend < 0 || n.now-f.lastSend >= n.cfg.Lease.RenewInterval
+	if f.phase == phaseRevoking {
+		if len(f.revoked) >= n.state.Quorum() {
+			f.waitUntil = 0
+			for _, w := range f.revoked {
+				f.waitUntil = max(f.waitUntil, w)
+			}
+			f.phase = phaseWaiting
+			n.event("failover", fmt.Sprintf("token %d revoked by %d voters; waiting until %v", f.token, len(f.revoked), f.waitUntil))
+		} else if resend {
+			f.lastSend = n.now
+			for _, v := range n.state.Voters {
+				if _, ok := f.revoked[v]; !ok {
+					n.send(Message{Type: MsgRevoke, To: v, Token: f.token})
+				}
+			}
+		}
+	}
+	if f.phase == phaseWaiting && n.now >= f.waitUntil {
+		f.phase = phaseCollecting
+		f.lastSend = -1
+		clear(f.positions)
+		n.event("failover", fmt.Sprintf("token %d: old lease expired; collecting positions", f.token))
+	}
+	if f.phase == phaseCollecting {
+		members := n.members()
+		if f.lastSend < 0 {
+			if n.now < f.retryAt {
+				return
+			}
+			f.lastSend, f.asked = n.now, n.now
+			for _, id := range members {
+				if id != f.old {
+					n.send(Message{Type: MsgPositionRequest, To: id, Token: f.token})
+				}
+			}
+			return // answers (even our own) arrive through handle
+		}
+		all := true
+		for _, id := range members {
+			if _, ok := f.positions[id]; !ok && id != f.old {
+				all = false
+			}
+		}
+		if !all && n.now-f.asked < n.cfg.PositionTimeout {
+			return
+		}
+		cands := make([]Candidate, 0, len(f.positions))
+		for _, c := range f.positions {
+			cands = append(cands, c)
+		}
+		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
+		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old})
+		if !ch.OK {
+			if ch.Reason != f.waiting {
+				f.waiting = ch.Reason
+				n.event("failover-waiting", fmt.Sprintf("token %d: %s", f.token, ch.Reason))
+			}
+			f.lastSend, f.retryAt = -1, n.now+n.cfg.PositionTimeout // ask again later
+			clear(f.positions)
+			return
+		}
+		c := ch.Candidate
+		err := n.Propose(Command{Type: CmdPromote, Promote: &PromoteCmd{
+			Token: f.token + 1, New: c.ID, Old: f.old, Reason: f.reason,
+			Timeline: c.Position.Timeline, LSN: c.Position.LSN, At: n.now,
+		}})
+		if err != nil {
+			n.event("failover-waiting", fmt.Sprintf("token %d: propose: %v", f.token, err))
+			f.lastSend, f.retryAt = -1, n.now+n.cfg.PositionTimeout
+			clear(f.positions)
+			return
+		}
+		f.phase, f.proposed, f.asked = phaseProposed, c.ID, n.now
+		n.event("failover", fmt.Sprintf("token %d: proposing node %d as primary under token %d: %s", f.token, c.ID, f.token+1, ch.Reason))
+		return
+	}
+	if f.phase == phaseProposed && n.now-f.asked >= 2*n.cfg.PositionTimeout {
+		// Not applied in time (proposal lost, or the candidate vanished):
+		// choose again under the same revoked token.
+		f.phase, f.lastSend = phaseCollecting, -1
+		clear(f.positions)
+		n.event("failover", fmt.Sprintf("token %d: promotion of %d not applied; choosing again", f.token, f.proposed))
+		n.coordinate()
+	}
+}
+
+// members lists voters and learners.
+func (n *Node) members() []uint64 {
+	return sortedUnique(append(slices.Clone(n.state.Voters), n.state.Learners...))
+}
