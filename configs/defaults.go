@@ -25,7 +25,7 @@ func Default() *Config {
 			ProbeInterval:    Duration{250 * time.Millisecond},
 			ProbeTimeout:     Duration{200 * time.Millisecond},
 			SuspicionMult:    4,
-			GossipInterval:   Duration{50 * time.Millisecond},
+			GossipInterval:   Duration{100 * time.Millisecond},
 			GossipNodes:      3,
 			PushPullInterval: Duration{5 * time.Second},
 			RejoinInterval:   Duration{5 * time.Second},

@@ -25,7 +25,7 @@ func TestDefault(t *testing.T) {
 		{"mesh.probe_interval", d.Mesh.ProbeInterval.Duration, 250 * time.Millisecond},
 		{"mesh.probe_timeout", d.Mesh.ProbeTimeout.Duration, 200 * time.Millisecond},
 		{"mesh.suspicion_mult", d.Mesh.SuspicionMult, 4},
-		{"mesh.gossip_interval", d.Mesh.GossipInterval.Duration, 50 * time.Millisecond},
+		{"mesh.gossip_interval", d.Mesh.GossipInterval.Duration, 100 * time.Millisecond},
 		{"mesh.gossip_nodes", d.Mesh.GossipNodes, 3},
 		{"mesh.push_pull_interval", d.Mesh.PushPullInterval.Duration, 5 * time.Second},
 		{"mesh.rejoin_interval", d.Mesh.RejoinInterval.Duration, 5 * time.Second},

@@ -30,7 +30,7 @@ const (
 	// the 3 s promise whenever confirmations are slow; 2 bounds it at 2 s
 	// and still gives a falsely suspected node that long to refute.
 	DefaultSuspicionMaxTimeoutMult = 2
-	DefaultGossipInterval          = 50 * time.Millisecond
+	DefaultGossipInterval          = 100 * time.Millisecond
 	DefaultGossipNodes             = 3
 	DefaultPushPullInterval        = 5 * time.Second
 	DefaultRejoinInterval          = 5 * time.Second
@@ -272,6 +272,9 @@ func (c Config) memberlistConfig(m *Mesh, logOut io.Writer) *memberlist.Config {
 	mc.PushPullInterval = c.PushPullInterval
 	mc.DeadNodeReclaimTime = c.DeadNodeReclaimTime
 	mc.TCPTimeout = c.TCPTimeout
+	// States are a few hundred bytes on a LAN: LZW costs more CPU on an
+	// idle cluster than it saves in bandwidth.
+	mc.EnableCompression = false
 
 	d := &delegate{m: m}
 	mc.Delegate = d
