@@ -52,7 +52,7 @@ type Daemon struct {
 	systemID  uint64
 	phase     string // what the node is doing, for logs and status
 
-	stopMode    pg.StopMode
+	stopMode pg.StopMode
 
 	ident       identity
 	resolved    bool // bootstrap decided: the data directory is ours to run

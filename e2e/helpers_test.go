@@ -19,6 +19,16 @@ import (
 // daemons' logs are printed.
 func launch(t *testing.T, n int, extra string) *cluster.Cluster {
 	t.Helper()
+	c := launchPrepared(t, n, extra)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// launchPrepared writes the cluster's config files without starting it.
+func launchPrepared(t *testing.T, n int, extra string) *cluster.Cluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ramd-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -38,9 +48,6 @@ func launch(t *testing.T, n int, extra string) *cluster.Cluster {
 		}
 		os.RemoveAll(dir)
 	})
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
