@@ -50,10 +50,18 @@ type checkInput struct {
 }
 
 // isWritablePrimary is THE primary predicate of every check endpoint:
-// the local PostgreSQL runs, answers and is out of recovery. The failover
-// work adds "and this node holds the lease" here, and only here.
+// the local PostgreSQL runs, answers and is out of recovery, and — when
+// the source takes part in an election — this node holds the primary
+// lease, so a load balancer never sends writes to a primary that has
+// been, or is about to be, replaced.
 func (s *server) isWritablePrimary(h pg.Health) bool {
-	return h.Running && h.Accepting && !h.InRecovery
+	if !(h.Running && h.Accepting && !h.InRecovery) {
+		return false
+	}
+	if lh, ok := s.src.(LeaseHolder); ok {
+		return lh.HoldsLease()
+	}
+	return true
 }
 
 // check registers one check path. It answers GET with a small status

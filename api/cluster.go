@@ -43,6 +43,11 @@ type clusterStatus struct {
 	SelfNodeID    int          `json:"self_node_id"`
 	Nodes         []nodeStatus `json:"nodes"`
 	Warnings      []string     `json:"warnings"`
+	// Election fields, present when the source takes part in one.
+	FencingToken      uint64 `json:"fencing_token"`
+	CoordinatorNodeID int    `json:"coordinator_node_id"`
+	FailoverPhase     string `json:"failover_phase,omitempty"`
+	Maintenance       bool   `json:"maintenance"`
 }
 
 func (v *view) nodeStatus(m *mesh.Member) nodeStatus {
@@ -86,6 +91,21 @@ func (s *server) clusterStatus(v *view) clusterStatus {
 	}
 	for i := range v.members {
 		cs.Nodes[i] = v.nodeStatus(&v.members[i])
+	}
+	if es, ok := s.src.(ElectionSource); ok {
+		e := es.Election()
+		cs.FencingToken, cs.CoordinatorNodeID, cs.FailoverPhase, cs.Maintenance = e.Token, e.CoordinatorNodeID, e.Phase, e.Maintenance
+		if e.Bootstrapped {
+			// The replicated decision names the primary; report it only
+			// while that node is alive and serves as primary, so a load
+			// balancer or script never acts on a dead one.
+			cs.PrimaryNodeID = 0
+			for _, n := range cs.Nodes {
+				if n.NodeID == e.PrimaryNodeID && n.State == mesh.Alive && n.Role == mesh.RolePrimary {
+					cs.PrimaryNodeID = n.NodeID
+				}
+			}
+		}
 	}
 	return cs
 }

@@ -38,6 +38,28 @@ type ViewVersioner interface {
 	ViewVersion() uint64
 }
 
+// LeaseHolder may be implemented by a Source that takes part in the
+// election: a primary is reported writable only while HoldsLease is true.
+type LeaseHolder interface {
+	HoldsLease() bool
+}
+
+// ElectionSource may be implemented by a Source that takes part in the
+// election; its replicated decision then appears in /cluster/status.
+type ElectionSource interface {
+	Election() ElectionInfo
+}
+
+// ElectionInfo is the applied election state as this node knows it.
+type ElectionInfo struct {
+	Bootstrapped      bool
+	PrimaryNodeID     int
+	Token             uint64
+	CoordinatorNodeID int
+	Phase             string
+	Maintenance       bool
+}
+
 // NodeInfo is static information about this daemon.
 type NodeInfo struct {
 	NodeID        int

@@ -32,6 +32,10 @@ type Status struct {
 	PrimaryNodeID int          `json:"primary_node_id"`
 	Nodes         []StatusNode `json:"nodes"`
 	Warnings      []string     `json:"warnings"`
+	FencingToken  uint64       `json:"fencing_token"`
+	Coordinator   int          `json:"coordinator_node_id"`
+	FailoverPhase string       `json:"failover_phase"`
+	Maintenance   bool         `json:"maintenance"`
 }
 
 // Node returns the entry for id.
@@ -59,7 +63,13 @@ func PrintStatus(out io.Writer, s Status) {
 			primary = fmt.Sprintf("%s (node %d)", n.Name, n.NodeID)
 		}
 	}
-	fmt.Fprintf(out, "Cluster: %s   Primary: %s\n", s.ClusterName, primary)
+	fmt.Fprintf(out, "Cluster: %s   Primary: %s   Token: %d   Coordinator: node %d\n", s.ClusterName, primary, s.FencingToken, s.Coordinator)
+	if s.Maintenance {
+		fmt.Fprintln(out, "Maintenance mode: automatic failover is off")
+	}
+	if s.FailoverPhase != "" {
+		fmt.Fprintf(out, "Failover in progress: %s\n", s.FailoverPhase)
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tID\tROLE\tSTATE\tHEALTHY\tTL\tLSN\tLAG\tLAST SEEN\tAPI")
 	for _, n := range s.Nodes {
