@@ -1,0 +1,496 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ramd/ramd/detector"
+	"github.com/ramd/ramd/election"
+)
+
+// Config configures one simulated run.
+type Config struct {
+	// Nodes: 3 to 9 (the first five are the founding voters).
+	Nodes int
+	Seed  uint64
+	// Scenario: one of Scenarios; ignored when Schedule is set.
+	Scenario string
+	// Schedule, when set, replaces the scenario's generated schedule (a
+	// replay of PrintTrace's output, or a testdata file).
+	Schedule []Step
+	// Sync: synchronous_mode=quorum; a write is acknowledged only once
+	// NumSync standbys flushed it (and the lease gate allows it).
+	Sync    bool
+	NumSync int
+	// Duration of simulated time. Default 70s.
+	Duration time.Duration
+	// FaultStart: when the scenario's faults begin. Default 6s.
+	FaultStart time.Duration
+	// Faults: what the random scenario injects (zero value: everything).
+	Faults FaultKinds
+	// BuggyStorage: a disk that loses the last vote and revocation on a
+	// crash (see storage.go). Only for proving the simulator catches bugs.
+	BuggyStorage bool
+	// Drift bounds the simulated clocks' rate error. Default: the lease's
+	// MaxDrift, i.e. within the documented bound.
+	Drift float64
+	// LeaseOverride (test only) is given to the Nodes verbatim, while the
+	// simulated clocks still drift by Drift. NewNode validates a lease
+	// config on its own terms, so the way to make a lease "shorter than
+	// the drift margin allows" is to let the clocks drift more than the
+	// config's MaxDrift admits: the same TTL is then too short for the
+	// real drift.
+	LeaseOverride *election.LeaseConfig
+	// LivenessBound: how long a healed cluster with a majority up may go
+	// without a writable primary. Default 30s.
+	LivenessBound time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Nodes == 0 {
+		c.Nodes = 5
+	}
+	if c.Scenario == "" {
+		c.Scenario = "random"
+	}
+	if c.NumSync == 0 {
+		c.NumSync = 1
+	}
+	if c.Duration == 0 {
+		c.Duration = 70 * time.Second
+	}
+	if c.FaultStart == 0 {
+		c.FaultStart = 6 * time.Second
+	}
+	if c.LivenessBound == 0 {
+		c.LivenessBound = 30 * time.Second
+	}
+}
+
+// leaseConfig is what the Nodes are given.
+func (c Config) leaseConfig() election.LeaseConfig {
+	if c.LeaseOverride != nil {
+		return *c.LeaseOverride
+	}
+	return election.DefaultLeaseConfig()
+}
+
+// Result is the outcome of one run.
+type Result struct {
+	Config    Config
+	Schedule  []Step
+	Violation *Violation
+	Trace     []Event
+	Simulated time.Duration
+
+	Failovers, FalseFailovers int
+	// Detection: from a fault hitting the writable primary to the
+	// coordinator starting a failover; Writable: to the first write
+	// acknowledged... to the first node able to acknowledge under a newer
+	// token. One entry per completed failover.
+	Detection, Writable []time.Duration
+	Acked, LostWrites   int
+	Messages            uint64
+}
+
+// step is the simulation quantum: clocks, deliveries and PostgreSQL
+// advance in steps of this much real time.
+const step = 5 * time.Millisecond
+
+// sim is one run's whole world. Nothing in it is shared between runs.
+type sim struct {
+	cfg      Config
+	nodeCfg  election.Config
+	detCfg   detector.Config
+	glue     glueConfig
+	founders []uint64
+	ids      []uint64
+
+	schedRng, pgRng, clientRng *rand.Rand
+	now                        time.Duration
+	nodes                      []*simNode
+	net                        *network
+	recID                      uint64
+	pending                    map[uint64][]int // sync mode: WAL indexes awaiting flush acks
+	nextWrite                  time.Duration
+
+	steps       []Step
+	lastCrash   uint64
+	stepWait    time.Duration
+	inv         invState
+	violation   *Violation
+	res         Result
+	incident    *incident
+	impairedAt  map[uint64]time.Duration
+	writableAt  map[uint64]time.Duration
+	gossipTicks int
+}
+
+// incident is a fault hitting the writable primary, until a newer token
+// is writable (a failover) or the same primary writes again.
+type incident struct {
+	start      time.Duration
+	token      uint64
+	primary    uint64
+	detectedAt time.Duration
+}
+
+// Run simulates one cluster. It is deterministic given the seed except
+// for raft's election jitter (see doc.go).
+func Run(cfg Config) (res Result) {
+	cfg.setDefaults()
+	s, err := newSim(cfg)
+	if err != nil {
+		return Result{Config: cfg, Violation: &Violation{Invariant: "config", Detail: err.Error()}}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.fail(InvPanic, fmt.Sprint(p))
+			res = s.result()
+		}
+	}()
+	s.run()
+	return s.result()
+}
+
+func newSim(cfg Config) (*sim, error) {
+	if cfg.Nodes < 3 || cfg.Nodes > 9 {
+		return nil, fmt.Errorf("sim: %d nodes, want 3 to 9", cfg.Nodes)
+	}
+	lc := cfg.leaseConfig()
+	if cfg.Drift == 0 {
+		cfg.Drift = lc.MaxDrift
+	}
+	s := &sim{
+		cfg:         cfg,
+		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc},
+		detCfg:      detector.DefaultConfig(),
+		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, BootstrapPrimary: 1},
+		schedRng:    rand.New(rand.NewPCG(cfg.Seed, 1)),
+		pgRng:       rand.New(rand.NewPCG(cfg.Seed, 2)),
+		clientRng:   rand.New(rand.NewPCG(cfg.Seed, 3)),
+		pending:     map[uint64][]int{},
+		impairedAt:  map[uint64]time.Duration{},
+		writableAt:  map[uint64]time.Duration{},
+		gossipTicks: 2,
+	}
+	s.net = newNetwork(rand.New(rand.NewPCG(cfg.Seed, 4)))
+	s.inv = invState{committed: map[uint64]uint64{}, acked: map[uint64]uint64{}, stableSince: -1}
+	s.res.Config = cfg
+	for i := 1; i <= cfg.Nodes; i++ {
+		s.ids = append(s.ids, uint64(i))
+		if i <= election.MaxVoters {
+			s.founders = append(s.founders, uint64(i))
+		}
+	}
+	if cfg.Schedule != nil {
+		s.steps = slices.Clone(cfg.Schedule)
+	} else {
+		st, err := schedule(cfg, s.schedRng)
+		if err != nil {
+			return nil, err
+		}
+		s.steps = st
+	}
+	s.res.Schedule = slices.Clone(s.steps)
+	for _, id := range s.ids {
+		rate := 1 + cfg.Drift*(2*s.schedRng.Float64()-1)
+		n := &simNode{
+			id:         id,
+			clock:      newClock(time.Duration(s.schedRng.Int64N(int64(time.Hour))), rate),
+			wallOffset: time.Duration(s.schedRng.Int64N(int64(200*time.Millisecond))) - 100*time.Millisecond,
+			store:      storage{buggy: cfg.BuggyStorage, fsyncEvery: 2 * time.Second},
+			pg:         pgModel{role: pgStandby, tl: 1, lag: time.Duration(s.pgRng.Int64N(int64(50 * time.Millisecond)))},
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	for _, n := range s.nodes {
+		if err := s.startDaemon(n, true); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *sim) node(id uint64) *simNode {
+	if id == 0 || int(id) > len(s.nodes) {
+		return nil
+	}
+	return s.nodes[id-1]
+}
+
+func (s *sim) run() {
+	for s.now = 0; s.now <= s.cfg.Duration && s.violation == nil; s.now += step {
+		s.runSteps()
+		for _, n := range s.nodes {
+			if n.active(s.now) {
+				s.catchUp(n)
+			}
+		}
+		for _, p := range s.net.due(s.now, func(to uint64) bool { return s.node(to).up && s.node(to).paused(s.now) }) {
+			if n := s.node(p.to); n.active(s.now) {
+				s.deliver(n, p)
+			}
+		}
+		for _, n := range s.nodes {
+			s.stepPG(n)
+		}
+		s.clientWrites()
+		s.trackLeaders()
+		s.trackIncidents()
+		s.checkStep()
+	}
+	s.res.Simulated = min(s.now, s.cfg.Duration)
+}
+
+func (s *sim) result() Result {
+	s.res.Violation = s.violation
+	s.res.Messages = s.net.sent
+	if s.inv.maxApplied > 1 {
+		s.res.Failovers = int(s.inv.maxApplied - 1)
+	}
+	return s.res
+}
+
+// clientWrites: a client writes every 20ms to whichever node runs
+// PostgreSQL as primary (several, if the cluster has split: it picks one).
+// The write enters that WAL; it is acknowledged only through the gate.
+func (s *sim) clientWrites() {
+	if s.now < s.nextWrite {
+		return
+	}
+	s.nextWrite = s.now + 20*time.Millisecond
+	var prim []*simNode
+	for _, n := range s.nodes {
+		if n.pg.role == pgPrimary && !n.pg.busy() {
+			prim = append(prim, n)
+		}
+	}
+	if len(prim) > 0 {
+		n := prim[s.clientRng.IntN(len(prim))]
+		s.recID++
+		n.pg.wal = append(n.pg.wal, record{id: s.recID, tl: n.pg.tl, at: s.now})
+		if s.cfg.Sync {
+			s.pending[n.id] = append(s.pending[n.id], len(n.pg.wal)-1)
+		} else if n.canAck(s.now) {
+			s.onAck(n, s.recID)
+		}
+	}
+	if !s.cfg.Sync {
+		return
+	}
+	for _, n := range s.nodes {
+		q := s.pending[n.id]
+		if n.pg.role != pgPrimary {
+			delete(s.pending, n.id) // in doubt forever
+			continue
+		}
+		for len(q) > 0 && n.canAck(s.now) {
+			i := q[0]
+			if i >= len(n.pg.wal) {
+				q = nil
+				break
+			}
+			flushed := 0
+			for _, o := range s.nodes {
+				if o.id != n.id && o.pg.role == pgStandby && o.pg.upstream == n.id && len(o.pg.wal) > i && o.pg.wal[i].id == n.pg.wal[i].id {
+					flushed++
+				}
+			}
+			if flushed < s.cfg.NumSync {
+				break
+			}
+			s.onAck(n, n.pg.wal[i].id)
+			q = q[1:]
+		}
+		s.pending[n.id] = q
+	}
+}
+
+// trackLeaders records raft leadership changes (who won which election):
+// with raft's own jitter this is the part of a run a replay may not
+// reproduce, so the trace must show it.
+func (s *sim) trackLeaders() {
+	for _, n := range s.nodes {
+		if !n.up {
+			continue
+		}
+		if l := n.node.Leader(); l != n.leader {
+			n.leader = l
+			if l == n.id {
+				s.record(n.id, "leader", "became raft leader")
+			}
+		}
+	}
+}
+
+// runSteps fires the scheduled faults that are due, in order; a step
+// whose selector cannot be resolved yet holds the later ones back for up
+// to 15s, then is skipped.
+func (s *sim) runSteps() {
+	for len(s.steps) > 0 && s.steps[0].At <= s.now {
+		st := s.steps[0]
+		ok := s.apply(st)
+		if !ok && s.now-st.At < 15*time.Second {
+			return
+		}
+		if !ok {
+			s.record(0, "fault", "skipped (no target): "+st.String())
+		}
+		s.steps = s.steps[1:]
+	}
+}
+
+// resolve turns a selector into a node (0: none right now).
+func (s *sim) resolve(sel string) uint64 {
+	switch sel {
+	case "primary":
+		for _, n := range s.nodes {
+			if n.canAck(s.now) {
+				return n.id
+			}
+		}
+		return s.inv.committed[s.inv.maxApplied]
+	case "leader":
+		for _, n := range s.nodes {
+			if n.up && n.node.IsLeader() {
+				return n.id
+			}
+		}
+		return 0
+	case "highest-lsn":
+		var best *simNode
+		for _, n := range s.nodes {
+			if n.up && n.pg.role == pgStandby && (best == nil || n.pg.position().Compare(best.pg.position()) > 0) {
+				best = n
+			}
+		}
+		if best == nil {
+			return 0
+		}
+		return best.id
+	case "promoting":
+		for _, n := range s.nodes {
+			if n.up && n.pg.op == opPromote {
+				return n.id
+			}
+		}
+		return 0
+	case "last-crashed":
+		if n := s.node(s.lastCrash); n != nil && !n.up {
+			return n.id
+		}
+		return 0
+	}
+	id, err := strconv.ParseUint(sel, 10, 64)
+	if err != nil || s.node(id) == nil {
+		return 0
+	}
+	return id
+}
+
+func (s *sim) apply(st Step) bool {
+	target := func() *simNode { return s.node(s.resolve(st.Target)) }
+	note := func(format string, args ...any) {
+		s.record(0, "fault", st.String()+": "+fmt.Sprintf(format, args...))
+	}
+	switch st.Op {
+	case "heal":
+		s.net.heal()
+		note("network healed")
+	case "isolate":
+		n := target()
+		if n == nil {
+			return false
+		}
+		var rest []uint64
+		for _, id := range s.ids {
+			if id != n.id {
+				rest = append(rest, id)
+			}
+		}
+		s.net.partition([][]uint64{{n.id}, rest})
+		note("n%d cut off", n.id)
+	case "halves":
+		seed, _ := strconv.ParseUint(st.Arg, 10, 64)
+		ids := slices.Clone(s.ids)
+		r := rand.New(rand.NewPCG(seed, s.cfg.Seed))
+		r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		a, b := ids[:len(ids)/2], ids[len(ids)/2:]
+		slices.Sort(a)
+		slices.Sort(b)
+		s.net.partition([][]uint64{a, b})
+		note("%v | %v", a, b)
+	case "ring":
+		s.net.heal()
+		nn := len(s.ids)
+		d := (nn/2 + 1) / 2 // a node plus d on each side is a majority
+		for i := range nn {
+			for j := range nn {
+				dist := min((i-j+nn)%nn, (j-i+nn)%nn)
+				if dist > d {
+					s.net.setCut(s.ids[i], s.ids[j], true)
+				}
+			}
+		}
+		note("each node reaches its %d nearest on each side", d)
+	case "oneway":
+		a, b := target(), s.node(s.resolve(st.Arg))
+		if a == nil || b == nil || a == b {
+			return a != nil && b != nil
+		}
+		s.net.setCut(a.id, b.id, true)
+		note("link n%d→n%d cut", a.id, b.id)
+	case "crash":
+		n := target()
+		if n == nil {
+			return false
+		}
+		if n.up {
+			s.crash(n)
+			s.lastCrash = n.id
+			note("n%d crashed", n.id)
+		}
+	case "restart":
+		who := s.resolve(st.Target)
+		for _, n := range s.nodes {
+			if (st.Target == "all" || n.id == who) && !n.up {
+				if err := s.startDaemon(n, false); err != nil {
+					s.fail("config", err.Error())
+					return true
+				}
+				note("n%d restarted", n.id)
+			}
+		}
+		if st.Target != "all" && who == 0 {
+			return false
+		}
+	case "pause":
+		n := target()
+		if n == nil {
+			return false
+		}
+		if n.up {
+			n.pausedTill = s.now + st.For
+			note("n%d frozen until %v", n.id, n.pausedTill)
+		}
+	case "drift":
+		n := target()
+		if n == nil {
+			return false
+		}
+		n.clock.setRate(s.now, st.Rate)
+		note("n%d clock rate %v", n.id, st.Rate)
+	case "net":
+		f := strings.Fields(st.Arg)
+		drop, _ := strconv.ParseFloat(f[0], 64)
+		dup, _ := strconv.ParseFloat(f[1], 64)
+		s.net.faults = netFaults{drop: drop, dup: dup, minDelay: time.Millisecond, maxDelay: max(st.For, 2*time.Millisecond)}
+		note("message faults set")
+	}
+	return true
+}
