@@ -36,24 +36,31 @@
 // (one Entry per record), eight little-endian bytes for the revoked token,
 // and a fixed header for segments.
 //
-// One Save is one batch: its records followed by a batch-end record,
-// written with a single write. Replay applies a batch only once it has
-// seen its end, so a crash in the middle of a Save loses that whole Save
-// and never leaves, say, a snapshot without the HardState whose commit
-// index covers it (raft refuses to start from that).
+// One Save is one batch: a batch record (body length and record count)
+// followed by the Save's records, written with a single write. Replay
+// applies a batch only once all of it has been read and checked, so a
+// crash in the middle of a Save loses that whole Save and never leaves,
+// say, a snapshot without the HardState whose commit index covers it
+// (raft refuses to start from that).
 //
 // # Replay and damage
 //
 // Replay (replay.go) rebuilds the latest HardState and Snapshot, the
 // entries (each entry replaces every persisted entry from its index on;
-// entries covered by a snapshot are dropped) and the highest revoked
-// token. Damage that runs to the end of the segment is a torn write: a
-// short header or payload, a checksum mismatch on the final record, a
-// zero-filled tail, or a batch without its end. It is truncated away with
-// a warning, because a Save that did not return was never acknowledged.
-// Any other damage is an error naming the file and offset: silently
-// dropping a record in the middle could forget a vote or a revoked token,
-// which is exactly what raft and the lease rely on.
+// entries covered by a snapshot are dropped, and all of them when the
+// snapshot disagrees with the log, as with one received from the leader)
+// and the highest revoked
+// token. The writer never starts a batch before the previous one is on
+// disk (an unsynced batch is fsynced when the next Save comes), so a crash
+// can only damage the final batch. Damage there is a torn write: a short
+// header or body, a checksum mismatch in the final batch, or an unreadable
+// batch record with nothing valid after it (a zero-filled tail). It is
+// truncated with a warning: the final batch is either a Save whose fsync
+// never returned or one that did not ask for fsync, and neither raft nor
+// the lease relies on those. Any other damage is an error wrapping ErrCorrupt that
+// names the file and offset: silently dropping a batch in the middle
+// could forget a vote or a revoked token, which is exactly what raft and
+// the lease rely on.
 //
 // # Durability
 //

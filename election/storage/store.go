@@ -127,9 +127,9 @@ func (s *Store) load() error {
 		return err
 	}
 	if rp.tornReason != "" {
-		// Only a Save that never returned can be torn (wal.go syncs
-		// every batch before writing the next), so nothing that was
-		// acknowledged is lost.
+		// Only the final batch can be torn (wal.go syncs every batch
+		// before writing the next), and it was either unsynced by
+		// request or its fsync never returned: nothing promised is lost.
 		s.log.Warn("storage: truncating a torn write at the end of the election log",
 			"path", path, "offset", rp.good, "dropped_bytes", int64(len(data))-rp.good, "reason", rp.tornReason)
 	}
