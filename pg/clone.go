@@ -24,6 +24,11 @@ func (m *Manager) CloneFrom(ctx context.Context, src Endpoint, slot, appName str
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	return m.cloneFrom(ctx, src, slot, appName)
+}
+
+// cloneFrom is CloneFrom with opMu held and the arguments validated.
+func (m *Manager) cloneFrom(ctx context.Context, src Endpoint, slot, appName string) error {
 	st, err := m.DataState()
 	if err != nil {
 		return err
@@ -82,7 +87,7 @@ func (m *Manager) cloneFailed(ctx context.Context, err error, src Endpoint, slot
 	if created {
 		m.dropSlot(ctx, src, slot)
 	}
-	moved, mvErr := m.moveAside()
+	moved, mvErr := m.moveAside("failed")
 	switch {
 	case mvErr != nil:
 		return fmt.Errorf("%w (and the partial data directory could not be moved aside: %w)", err, mvErr)
@@ -94,9 +99,9 @@ func (m *Manager) cloneFailed(ctx context.Context, err error, src Endpoint, slot
 }
 
 // moveAside renames a non-empty data directory to
-// "<DataDir>.failed-<UTC timestamp>" and returns the new name; an empty or
+// "<DataDir>.<why>-<UTC timestamp>" and returns the new name; an empty or
 // missing one stays (it is still a valid target for a retry).
-func (m *Manager) moveAside() (string, error) {
+func (m *Manager) moveAside(why string) (string, error) {
 	entries, err := os.ReadDir(m.cfg.DataDir)
 	if os.IsNotExist(err) || (err == nil && len(entries) == 0) {
 		return "", nil
@@ -104,7 +109,7 @@ func (m *Manager) moveAside() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	base := m.cfg.DataDir + ".failed-" + time.Now().UTC().Format("20060102T150405Z")
+	base := m.cfg.DataDir + "." + why + "-" + time.Now().UTC().Format("20060102T150405Z")
 	target := base
 	for i := 1; fileExists(target); i++ {
 		target = base + "-" + strconv.Itoa(i)

@@ -156,13 +156,13 @@ func TestDropAutoConfUpstream(t *testing.T) {
 func TestMoveAside(t *testing.T) {
 	m := testManager(t, baseConfig(t.TempDir()))
 	// missing and empty directories stay put: nothing to preserve
-	if to, err := m.moveAside(); to != "" || err != nil {
+	if to, err := m.moveAside("failed"); to != "" || err != nil {
 		t.Fatalf("missing dir: moved to %q, %v", to, err)
 	}
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if to, err := m.moveAside(); to != "" || err != nil {
+	if to, err := m.moveAside("failed"); to != "" || err != nil {
 		t.Fatalf("empty dir: moved to %q, %v", to, err)
 	}
 	// a partial copy is renamed, never deleted, twice in one second too
@@ -173,7 +173,7 @@ func TestMoveAside(t *testing.T) {
 		if err := os.WriteFile(m.dataPath("PG_VERSION"), []byte("15\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		to, err := m.moveAside()
+		to, err := m.moveAside("failed")
 		if err != nil || !strings.HasPrefix(to, m.cfg.DataDir+".failed-") {
 			t.Fatalf("partial dir: moved to %q, %v", to, err)
 		}

@@ -39,6 +39,7 @@ func (m *Manager) start(ctx context.Context) error {
 		return m.reload(ctx)
 	}
 	m.log.Info("starting postgresql", "data_dir", m.cfg.DataDir, "port", m.cfg.Port, "log_file", m.LogFile())
+	m.markLog()
 	t0 := time.Now()
 	args := []string{"start", "-D", m.cfg.DataDir, "-l", m.LogFile(), "-w", "-t", waitSeconds(ctx, m.cfg.StartTimeout)}
 	if _, err := m.run(ctx, "start", "pg_ctl", args); err != nil {
@@ -70,6 +71,11 @@ func (m *Manager) Stop(ctx context.Context, mode StopMode) error {
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
+	return m.stop(ctx, mode)
+}
+
+// stop is Stop with opMu held and mode validated.
+func (m *Manager) stop(ctx context.Context, mode StopMode) error {
 	// A smart shutdown would wait for our own health-check session.
 	m.Close()
 	if _, ok := m.Running(); !ok {

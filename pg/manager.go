@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -109,6 +110,9 @@ type Manager struct {
 	// when its timeout expires.
 	checkSem chan struct{}
 	conn     *pgx.Conn
+	// logMark is the size of the server log when the server was last
+	// started by us: WaitStreaming looks only at what was logged since.
+	logMark atomic.Int64
 }
 
 // New validates cfg, applies defaults and resolves the binaries and the
