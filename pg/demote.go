@@ -54,6 +54,8 @@ func (m *Manager) Demote(ctx context.Context, src Endpoint, slot, appName string
 				return err
 			}
 			m.ensureSlotBestEffort(ctx, src, slot)
+			// WaitStreaming judges the new upstream only.
+			m.markLog()
 			return m.reload(ctx)
 		}
 		if err := m.stop(ctx, StopFast); err != nil {

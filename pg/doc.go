@@ -29,9 +29,23 @@
 // (default "postgres") and every file or directory ramd creates for it is
 // chowned to that user. Otherwise PostgreSQL runs as ramd's own user.
 //
+// # Failover primitives
+//
+// Promote (pg_promote, then CHECKPOINT so that pg_rewind of the old primary
+// sees the new timeline), Fence (immediate stop: a primary whose lease
+// expired acknowledges nothing more), Demote (a former primary follows the
+// new one without rewind; WaitStreaming reports ErrDiverged when it
+// cannot), Rewind (pg_rewind, after single-user crash recovery when the
+// server was not shut down cleanly) and Reclone (move the directory aside,
+// copy the source again), in that order of cost. EnsureSlots creates the
+// other nodes' slots on a new primary. Every path that turns a directory
+// into a standby writes standby.signal before anything that can fail, so
+// a half-done operation never leaves a directory that starts as a primary.
+//
 // # Safety
 //
 // ramd never deletes a data directory: a failed clone is moved aside to
-// "<data dir>.failed-<timestamp>", and InitPrimary and CloneFrom refuse a
+// "<data dir>.failed-<timestamp>", one replaced by Reclone to
+// "<data dir>.old-<timestamp>", and InitPrimary and CloneFrom refuse a
 // directory that is not empty.
 package pg

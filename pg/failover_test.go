@@ -332,6 +332,13 @@ func TestRewindAndReclone(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(p.cfg.DataDir, "standby.signal")); err != nil {
 			t.Errorf("failed Rewind left no standby.signal: %v", err)
 		}
+		bad := pg.Endpoint{Host: "127.0.0.1", Port: pgtest.FreePort(t)}
+		if err := p.m.Reclone(ctx, bad, p.slot(), p.name); err == nil || !strings.HasPrefix(err.Error(), "pg: reclone:") {
+			t.Errorf("Reclone from an unreachable source: %v", err)
+		}
+		if old, _ := filepath.Glob(p.cfg.DataDir + ".old-*"); len(old) != 0 {
+			t.Errorf("Reclone from an unreachable source moved the data directory: %v", old)
+		}
 		s.exec(t, ctx, "INSERT INTO t VALUES ('s-before-reclone')")
 		t0 := time.Now()
 		if err := p.m.Reclone(ctx, s.ep(), p.slot(), p.name); err != nil {

@@ -13,7 +13,8 @@ import (
 // that fails), moves the data directory aside to
 // "<DataDir>.old-<UTC timestamp>" (never deleted: it may hold the only copy
 // of writes nobody else has; the path is logged and in any error), and
-// runs CloneFrom(src, slot, appName), which starts the new standby.
+// runs CloneFrom(src, slot, appName), which starts the new standby. When
+// src cannot be reached Reclone fails before touching anything.
 func (m *Manager) Reclone(ctx context.Context, src Endpoint, slot, appName string) error {
 	if err := errors.Join(src.validate(), validSlot(slot), validAppName(appName)); err != nil {
 		return err
@@ -21,6 +22,12 @@ func (m *Manager) Reclone(ctx context.Context, src Endpoint, slot, appName strin
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	t0 := time.Now()
+	// Keep the old directory in place when src cannot be copied anyway.
+	conn, err := m.connectRemote(ctx, src)
+	if err != nil {
+		return fmt.Errorf("pg: reclone: source: %w", err)
+	}
+	_ = conn.Close(context.WithoutCancel(ctx))
 	if m.running() {
 		if err := m.stop(ctx, StopFast); err != nil {
 			m.log.Warn("reclone: fast stop failed; stopping immediately", "error", err.Error())
