@@ -25,6 +25,9 @@ type glueConfig struct {
 	// AdminEvery: how often the raft leader retries bootstrap and
 	// membership proposals.
 	AdminEvery time.Duration
+	// ReleaseAfter: a primary that could not hold its lease this long
+	// releases it (see releaseIfStuck).
+	ReleaseAfter time.Duration
 	// BootstrapPrimary is the node that ran initdb.
 	BootstrapPrimary uint64
 }
@@ -82,23 +85,11 @@ func member(c glueConfig, v *peerView, now time.Duration) *mesh.Member {
 
 // observe runs the detector on the applied primary and reports a failure
 // to the Node (only the coordinator acts on it). It returns the verdict.
-//
-// revoked is the highest token this node has revoked (Ready.Revoked). If
-// it covers the applied token, a coordinator already judged the primary
-// failed and a quorum may have revoked it: that primary can never hold a
-// lease again, however healthy it looks. election's coordinator drops
-// its failover when leadership moves and only a new detector report
-// restarts it, so without this rule a primary that comes back after the
-// revocation leaves the cluster without a writable primary for good (the
-// simulator's liveness invariant found it). Restarting the failover is
-// safe: safety never depends on why a failover runs.
-func observe(c glueConfig, n *election.Node, d *detector.Detector, views map[uint64]*peerView, wallMS int64, revoked uint64) detector.Verdict {
+
+func observe(c glueConfig, n *election.Node, d *detector.Detector, views map[uint64]*peerView, wallMS int64) detector.Verdict {
 	st := n.State()
 	if !st.Bootstrapped || st.Primary == n.ID() {
 		return detector.Verdict{}
-	}
-	if revoked >= st.Token && n.IsLeader() && n.FailoverPhase() == "" {
-		n.ReportPrimaryFailed(fmt.Sprintf("token %d is already revoked", st.Token))
 	}
 	last, seen := n.LastLeaseRequest(st.Primary)
 	v := d.Observe(detector.Observation{Now: n.Now(), WallNow: wallMS, PrimaryID: int(st.Primary),
@@ -131,4 +122,25 @@ func admin(c glueConfig, n *election.Node, configured []uint64) {
 			return
 		}
 	}
+}
+
+// releaseIfStuck gives up a lease this primary has not been able to hold
+// for ReleaseAfter (lastValid: when it last held it, or was promoted).
+//
+// Why the daemon needs this: once a quorum revoked the primary's token it
+// can never hold a lease again, but if the coordinator that revoked it
+// loses raft leadership before promoting anyone, the failover is dropped,
+// and a primary that is back up and gossiping "healthy" never makes the
+// detector report it again. The cluster then has no writable primary for
+// good (the simulator's liveness invariant found this: see the package
+// tests). Release tells the voters and the coordinator, which starts a
+// failover with no lease wait. A primary cut off from the voters releases
+// into the void, which is harmless.
+func releaseIfStuck(c glueConfig, n *election.Node, lastValid time.Duration) bool {
+	st := n.State()
+	if !st.Bootstrapped || st.Primary != n.ID() || n.LeaseValid() || n.Now()-lastValid < c.ReleaseAfter {
+		return false
+	}
+	n.Release(fmt.Sprintf("lease not held for %v", n.Now()-lastValid))
+	return true
 }

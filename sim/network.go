@@ -32,36 +32,33 @@ type netFaults struct {
 type network struct {
 	rng                       *rand.Rand
 	faults                    netFaults
-	cut                       map[[2]uint64]bool
+	cut                       [10][10]bool // [from][to], node ids 1..9
+	ncut                      int
 	queue                     []packet // sorted by (at, seq)
 	seq                       uint64
 	sent, dropped, duplicated uint64
 }
 
 func newNetwork(rng *rand.Rand) *network {
-	return &network{rng: rng, cut: map[[2]uint64]bool{}, faults: netFaults{minDelay: time.Millisecond, maxDelay: 10 * time.Millisecond}}
+	return &network{rng: rng, faults: netFaults{minDelay: time.Millisecond, maxDelay: 10 * time.Millisecond}}
 }
 
-func (n *network) connected(from, to uint64) bool { return !n.cut[[2]uint64{from, to}] }
+func (n *network) connected(from, to uint64) bool { return !n.cut[from][to] }
 
 // anyCut reports whether any link is cut.
-func (n *network) anyCut() bool {
-	for _, c := range n.cut {
-		if c {
-			return true
-		}
-	}
-	return false
-}
+func (n *network) anyCut() bool { return n.ncut > 0 }
 
-func (n *network) heal() { clear(n.cut) }
+func (n *network) heal() { n.cut, n.ncut = [10][10]bool{}, 0 }
 
 // setCut cuts (or restores) the link from→to.
 func (n *network) setCut(from, to uint64, c bool) {
-	if c {
-		n.cut[[2]uint64{from, to}] = true
-	} else {
-		delete(n.cut, [2]uint64{from, to})
+	if n.cut[from][to] != c {
+		n.cut[from][to] = c
+		if c {
+			n.ncut++
+		} else {
+			n.ncut--
+		}
 	}
 }
 

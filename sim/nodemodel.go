@@ -40,7 +40,7 @@ type simNode struct {
 	applied   uint64 // highest token applied in this incarnation
 	streaming bool
 	leader    uint64
-	revoked   uint64 // Ready.Revoked, for the glue
+	lastValid time.Duration // node clock: lease last held (or promoted)
 }
 
 func (n *simNode) paused(now time.Duration) bool { return n.pausedTill > now }
@@ -122,7 +122,12 @@ func (s *sim) catchUp(n *simNode) {
 		if n.ticks%uint64(s.gossipTicks) == 0 {
 			s.gossip(n)
 		}
-		observe(s.glue, n.node, n.det, n.views, s.wallMS(n), n.revoked)
+		observe(s.glue, n.node, n.det, n.views, s.wallMS(n))
+		if n.node.LeaseValid() {
+			n.lastValid = n.node.Now()
+		} else if releaseIfStuck(s.glue, n.node, n.lastValid) {
+			n.lastValid = n.node.Now() // once per ReleaseAfter at most
+		}
 		if n.node.Now() >= n.nextAdmin {
 			n.nextAdmin = n.node.Now() + s.glue.AdminEvery
 			admin(s.glue, n.node, s.ids)
@@ -167,7 +172,6 @@ func (s *sim) deliver(n *simNode, p packet) {
 func (s *sim) handleReady(n *simNode) {
 	for n.node != nil && n.node.HasReady() {
 		rd := n.node.Ready()
-		n.revoked = rd.Revoked
 		for _, a := range rd.Actions {
 			if a.Kind == election.ActFence || a.Kind == election.ActDemote {
 				s.act(n, a)
@@ -217,6 +221,7 @@ func (s *sim) act(n *simNode, a election.Action) {
 		n.pg.wantPrimary, n.pg.upstream = false, a.NewPrimary
 	case election.ActPromote:
 		s.checkPromoteBacked(n, a.Token)
+		n.lastValid = n.node.Now()
 		n.pg.wantPrimary = true
 	case election.ActFollow:
 		n.pg.wantPrimary, n.pg.upstream = false, a.NewPrimary

@@ -95,11 +95,14 @@ type Result struct {
 	Detection, Writable []time.Duration
 	Acked, LostWrites   int
 	Messages            uint64
+	// FirstWritable: when a node could first acknowledge writes under
+	// each token (real time).
+	FirstWritable map[uint64]time.Duration
 }
 
 // step is the simulation quantum: clocks, deliveries and PostgreSQL
 // advance in steps of this much real time.
-const step = 5 * time.Millisecond
+const step = 10 * time.Millisecond
 
 // sim is one run's whole world. Nothing in it is shared between runs.
 type sim struct {
@@ -169,7 +172,7 @@ func newSim(cfg Config) (*sim, error) {
 		cfg:         cfg,
 		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc},
 		detCfg:      detector.DefaultConfig(),
-		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, BootstrapPrimary: 1},
+		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, ReleaseAfter: 2 * lc.TTL, BootstrapPrimary: 1},
 		schedRng:    rand.New(rand.NewPCG(cfg.Seed, 1)),
 		pgRng:       rand.New(rand.NewPCG(cfg.Seed, 2)),
 		clientRng:   rand.New(rand.NewPCG(cfg.Seed, 3)),
@@ -181,6 +184,7 @@ func newSim(cfg Config) (*sim, error) {
 	s.net = newNetwork(rand.New(rand.NewPCG(cfg.Seed, 4)))
 	s.inv = invState{committed: map[uint64]uint64{}, acked: map[uint64]uint64{}, stableSince: -1}
 	s.res.Config = cfg
+	s.res.FirstWritable = map[uint64]time.Duration{}
 	for i := 1; i <= cfg.Nodes; i++ {
 		s.ids = append(s.ids, uint64(i))
 		if i <= election.MaxVoters {
@@ -197,13 +201,16 @@ func newSim(cfg Config) (*sim, error) {
 		s.steps = st
 	}
 	s.res.Schedule = slices.Clone(s.steps)
+	// Clocks draw from their own stream, so a replayed schedule (which
+	// does not consume schedRng) meets the same clocks.
+	clockRng := rand.New(rand.NewPCG(cfg.Seed, 5))
 	for _, id := range s.ids {
-		rate := 1 + cfg.Drift*(2*s.schedRng.Float64()-1)
+		rate := 1 + cfg.Drift*(2*clockRng.Float64()-1)
 		n := &simNode{
 			id:         id,
-			clock:      newClock(time.Duration(s.schedRng.Int64N(int64(time.Hour))), rate),
-			wallOffset: time.Duration(s.schedRng.Int64N(int64(200*time.Millisecond))) - 100*time.Millisecond,
-			store:      storage{buggy: cfg.BuggyStorage, fsyncEvery: 2 * time.Second},
+			clock:      newClock(time.Duration(clockRng.Int64N(int64(time.Hour))), rate),
+			wallOffset: time.Duration(clockRng.Int64N(int64(200*time.Millisecond))) - 100*time.Millisecond,
+			store:      storage{buggy: cfg.BuggyStorage, fsyncEvery: 10 * time.Second},
 			pg:         pgModel{role: pgStandby, tl: 1, lag: time.Duration(s.pgRng.Int64N(int64(50 * time.Millisecond)))},
 		}
 		s.nodes = append(s.nodes, n)

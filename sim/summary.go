@@ -32,6 +32,9 @@ func (s *sim) trackIncidents() {
 		}
 		if n.canAck(s.now) {
 			s.writableAt[n.id] = s.now
+			if _, ok := s.res.FirstWritable[n.leaseToken]; !ok {
+				s.res.FirstWritable[n.leaseToken] = s.now
+			}
 		}
 	}
 	in := s.incident
