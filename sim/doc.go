@@ -33,7 +33,8 @@
 //     but confirms no write, since the write gate is served by the daemon.
 //   - PostgreSQL (pgmodel.go): role, timeline, WAL as a list of records,
 //     streaming from the upstream with a per-node lag, promotion, start and
-//     rewind taking simulated time, fence as an immediate stop. A client
+//     rewind taking simulated time; Demote stops PostgreSQL at once (the
+//     fence of the server), Fence closes the write gate. A client
 //     writes every 20ms to a node running as primary. A write is
 //     acknowledged only while the write gate is open (LeaseAcquired until
 //     Fence/Demote) and the lease is valid on the daemon's clock at that

@@ -70,13 +70,17 @@ func (s *sim) onFailoverStarted(n *simNode) {
 }
 
 // onNewToken counts false failovers: the old primary was up, unfrozen
-// and fully connected for the last 5s.
+// and fully connected for the last 5s, and could acknowledge writes
+// within them. (A primary whose token an abandoned failover revoked
+// cannot, and gives its lease up after ReleaseAfter: replacing it is not
+// a false failover.)
 func (s *sim) onNewToken(tok, old uint64) {
 	o := s.node(old)
 	if o == nil {
 		return
 	}
-	if last, ok := s.impairedAt[old]; o.up && (!ok || s.now-last > 5*time.Second) {
+	w, wok := s.writableAt[old]
+	if last, ok := s.impairedAt[old]; o.up && (!ok || s.now-last > 5*time.Second) && wok && s.now-w <= 5*time.Second {
 		s.res.FalseFailovers++
 		s.record(old, "false", fmt.Sprintf("token %d replaced healthy, connected primary n%d", tok, old))
 	}
@@ -126,6 +130,7 @@ func RunMany(cfg Config, seeds int, progress func(done int)) Summary {
 // RunManyWorkers is RunMany with an explicit worker count.
 func RunManyWorkers(cfg Config, seeds, workers int, progress func(done int)) Summary {
 	start := time.Now()
+	cfg.setDefaults()
 	results := make([]Result, seeds)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
