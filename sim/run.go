@@ -89,9 +89,9 @@ type Result struct {
 
 	Failovers, FalseFailovers int
 	// Detection: from a fault hitting the writable primary to the
-	// coordinator starting a failover; Writable: to the first write
-	// acknowledged... to the first node able to acknowledge under a newer
-	// token. One entry per completed failover.
+	// coordinator starting a failover; Writable: from that fault to the
+	// first node able to acknowledge writes under a newer token. One entry
+	// per completed failover (simulated time).
 	Detection, Writable []time.Duration
 	Acked, LostWrites   int
 	Messages            uint64
@@ -123,7 +123,6 @@ type sim struct {
 
 	steps       []Step
 	lastCrash   uint64
-	stepWait    time.Duration
 	inv         invState
 	violation   *Violation
 	res         Result
