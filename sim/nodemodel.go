@@ -125,7 +125,7 @@ func (s *sim) catchUp(n *simNode) {
 		observe(s.glue, n.node, n.det, n.views, s.wallMS(n))
 		if n.node.LeaseValid() {
 			n.lastValid = n.node.Now()
-		} else if releaseIfStuck(s.glue, n.node, n.lastValid) {
+		} else if !s.cfg.noStuckRelease && releaseIfStuck(s.glue, n.node, n.lastValid) {
 			n.lastValid = n.node.Now() // once per ReleaseAfter at most
 		}
 		if n.node.Now() >= n.nextAdmin {

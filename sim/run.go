@@ -48,6 +48,10 @@ type Config struct {
 	// LivenessBound: how long a healed cluster with a majority up may go
 	// without a writable primary. Default 30s.
 	LivenessBound time.Duration
+
+	// noStuckRelease turns the glue's releaseIfStuck off (tests show the
+	// liveness gap it covers).
+	noStuckRelease bool
 }
 
 func (c *Config) setDefaults() {
