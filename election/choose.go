@@ -70,10 +70,52 @@ const (
 
 // SyncState is the synchronous replication setup the old primary ran with:
 // commits were acknowledged once NumSync of Members had flushed them.
+//
+// In ClusterState (and Config.Sync, BootstrapCmd, SetSync) an empty
+// Members means "every member of the cluster (voters and learners) except
+// the primary": the primary lists all its standbys in
+// synchronous_standby_names (ANY k (...)). The coordinator resolves it
+// when it chooses (syncFor).
 type SyncState struct {
-	Mode    SyncMode
-	Members []uint64
-	NumSync int
+	Mode    SyncMode `json:"mode,omitempty"`
+	Members []uint64 `json:"members,omitempty"`
+	NumSync int      `json:"num_sync,omitempty"`
+}
+
+// Enabled reports whether the mode bounds acknowledged commits (quorum or
+// strict).
+func (s SyncState) Enabled() bool { return s.Mode == SyncQuorum || s.Mode == SyncStrict }
+
+func (s SyncState) validate() error {
+	switch {
+	case s.Mode != SyncOff && !s.Enabled():
+		return fmt.Errorf("%w: unknown synchronous mode %q", ErrMalformedCommand, s.Mode)
+	case s.NumSync < 0:
+		return fmt.Errorf("%w: synchronous num_sync %d", ErrMalformedCommand, s.NumSync)
+	case slices.Contains(s.Members, 0):
+		return fmt.Errorf("%w: synchronous member 0", ErrMalformedCommand)
+	}
+	return nil
+}
+
+// normalized sorts Members, defaults NumSync to 1, and clears everything
+// when the mode is off.
+func (s SyncState) normalized() SyncState {
+	if !s.Enabled() {
+		return SyncState{}
+	}
+	return SyncState{Mode: s.Mode, Members: sortedUnique(s.Members), NumSync: max(s.NumSync, 1)}
+}
+
+func (s SyncState) String() string {
+	if !s.Enabled() {
+		return "off"
+	}
+	m := "all"
+	if len(s.Members) > 0 {
+		m = fmt.Sprint(s.Members)
+	}
+	return fmt.Sprintf("%s k=%d members=%s", s.Mode, max(s.NumSync, 1), m)
 }
 
 // ChooseInput is everything Choose looks at.
@@ -131,7 +173,7 @@ func Choose(in ChooseInput) Choice {
 		}
 	}
 	var bar Position
-	if in.Sync.Mode == SyncQuorum || in.Sync.Mode == SyncStrict {
+	if in.Sync.Enabled() {
 		members := sortedUnique(in.Sync.Members)
 		k := min(max(in.Sync.NumSync, 1), len(members))
 		need := len(members) - k + 1

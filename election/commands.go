@@ -21,6 +21,7 @@ const (
 	CmdPromote        CommandType = "promote"
 	CmdSetMaintenance CommandType = "set-maintenance"
 	CmdSwitchover     CommandType = "switchover"
+	CmdSetSync        CommandType = "set-sync"
 	CmdAddVoter       CommandType = "add-voter"
 	CmdRemoveVoter    CommandType = "remove-voter"
 )
@@ -40,6 +41,7 @@ type Command struct {
 	Maintenance *MaintenanceCmd `json:"maintenance,omitempty"`
 	Switchover  *SwitchoverCmd  `json:"switchover,omitempty"`
 	Voter       *VoterCmd       `json:"voter,omitempty"`
+	Sync        *SyncState      `json:"sync,omitempty"`
 }
 
 // BootstrapCmd names the cluster's first primary (token 1).
@@ -47,6 +49,11 @@ type BootstrapCmd struct {
 	Primary uint64        `json:"primary"`
 	Voters  []uint64      `json:"voters"`
 	At      time.Duration `json:"at"`
+	// Time is the proposer's wall clock (Unix ms; 0: not given).
+	Time int64 `json:"time,omitempty"`
+	// Sync is the cluster's initial synchronous replication setup
+	// (Config.Sync of the proposer); nil: asynchronous.
+	Sync *SyncState `json:"sync,omitempty"`
 }
 
 // PromoteCmd hands the primary role to New. Token must be exactly the
@@ -61,8 +68,13 @@ type PromoteCmd struct {
 	Timeline uint32 `json:"timeline"`
 	LSN      uint64 `json:"lsn"`
 	// At is the proposer's logical time, recorded in the history. It is
-	// carried in the command because apply must not read any clock.
+	// carried in the command because apply must not read any clock. It is
+	// only meaningful on the proposer (every node's logical clock starts
+	// elsewhere); Time is the comparable one.
 	At time.Duration `json:"at"`
+	// Time is the proposer's wall clock in Unix milliseconds, as the
+	// daemon last gave it (Node.SetWallNow); 0 when never given.
+	Time int64 `json:"time,omitempty"`
 }
 
 // MaintenanceCmd turns automatic failover off (On) or back on.
@@ -118,7 +130,7 @@ func (c Command) validate() error {
 		return fmt.Errorf("%w: unsupported version %d", ErrMalformedCommand, c.Version)
 	}
 	set := 0
-	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil} {
+	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil} {
 		if p {
 			set++
 		}
@@ -129,13 +141,15 @@ func (c Command) validate() error {
 	var ok bool
 	switch c.Type {
 	case CmdBootstrap:
-		ok = c.Bootstrap != nil && c.Bootstrap.Primary != 0
+		ok = c.Bootstrap != nil && c.Bootstrap.Primary != 0 && (c.Bootstrap.Sync == nil || c.Bootstrap.Sync.validate() == nil)
 	case CmdPromote:
 		ok = c.Promote != nil && c.Promote.New != 0 && c.Promote.Token != 0
 	case CmdSetMaintenance:
 		ok = c.Maintenance != nil
 	case CmdSwitchover:
 		ok = c.Switchover != nil
+	case CmdSetSync:
+		ok = c.Sync != nil && c.Sync.validate() == nil
 	case CmdAddVoter, CmdRemoveVoter:
 		ok = c.Voter != nil && c.Voter.ID != 0
 	default:

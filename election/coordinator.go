@@ -16,6 +16,11 @@ import (
 //
 // Leaving leadership drops the failover; the next leader starts over (the
 // revocations already made are durable, so it finds them again at once).
+// What makes the next leader start at all, when its detector has no reason
+// to (the old primary is up and gossips healthy), is the revocation
+// itself: the old primary, refused as revoked by a quorum, releases its
+// token (Node.onRevokedRefusal), and a leader that has itself revoked the
+// applied token resumes the failover (resumeRevoked). See doc.go.
 
 type failoverPhase int
 
@@ -61,7 +66,11 @@ func (n *Node) FailoverPhase() string {
 	if n.coord == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s token=%d old=%d", n.coord.phase, n.coord.token, n.coord.old)
+	s := fmt.Sprintf("%s token=%d old=%d", n.coord.phase, n.coord.token, n.coord.old)
+	if n.coord.waiting != "" && n.coord.phase == phaseCollecting {
+		s += " (" + n.coord.waiting + ")"
+	}
+	return s
 }
 
 func (n *Node) startFailover(token uint64, reason string, released bool) {
@@ -105,8 +114,42 @@ func (n *Node) onPosition(m Message) {
 	n.coordinate()
 }
 
+// resumeRevoked: a leader whose own grantor has revoked (or seen
+// released) the applied token resumes the failover for it. A revocation
+// is only ever made by a coordinator that decided to fail that token
+// over; if that coordinator lost leadership before promoting anyone, the
+// decision stands and this leader finishes it. (The token cannot be
+// renewed through this voter anyway.)
+func (n *Node) resumeRevoked() {
+	st := &n.state
+	if n.coord != nil || !st.Bootstrapped || st.Maintenance || st.Token == 0 || !n.IsLeader() {
+		return
+	}
+	if n.grantor.Revoked() < st.Token {
+		return
+	}
+	n.startFailover(st.Token, fmt.Sprintf("resuming: token %d was revoked by an earlier coordinator", st.Token), false)
+}
+
+// syncFor is the synchronous setup to choose under: the applied one, with
+// an empty member list resolved to every member but the old primary, and
+// the old primary taken out of an explicit one (it is not its own
+// standby).
+func (n *Node) syncFor(old uint64) SyncState {
+	s := n.state.Sync.normalized()
+	if !s.Enabled() {
+		return s
+	}
+	if len(s.Members) == 0 {
+		s.Members = n.members()
+	}
+	s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(id uint64) bool { return id == old })
+	return s
+}
+
 // coordinate advances the failover as far as it can at n.now.
 func (n *Node) coordinate() {
+	n.resumeRevoked()
 	f := n.coord
 	if f == nil {
 		return
@@ -143,11 +186,17 @@ func (n *Node) coordinate() {
 			}
 		}
 	}
-	if f.phase == phaseWaiting && n.now >= f.waitUntil {
+	if f.phase == phaseWaiting && (n.now >= f.waitUntil || f.released) {
+		// A release (from the old primary itself, sent after it fenced)
+		// ends its lease at once: nothing left to wait for.
 		f.phase = phaseCollecting
 		f.lastSend = -1
 		clear(f.positions)
-		n.event("failover", fmt.Sprintf("token %d: old lease expired; collecting positions", f.token))
+		if n.now >= f.waitUntil {
+			n.event("failover", fmt.Sprintf("token %d: old lease expired; collecting positions", f.token))
+		} else {
+			n.event("failover", fmt.Sprintf("token %d: old primary released its lease; collecting positions", f.token))
+		}
 	}
 	if f.phase == phaseCollecting {
 		members := n.members()
@@ -177,7 +226,7 @@ func (n *Node) coordinate() {
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old})
+		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old)})
 		if !ch.OK {
 			if ch.Reason != f.waiting {
 				f.waiting = ch.Reason
@@ -190,7 +239,7 @@ func (n *Node) coordinate() {
 		c := ch.Candidate
 		err := n.Propose(Command{Type: CmdPromote, Promote: &PromoteCmd{
 			Token: f.token + 1, New: c.ID, Old: f.old, Reason: f.reason,
-			Timeline: c.Position.Timeline, LSN: c.Position.LSN, At: n.now,
+			Timeline: c.Position.Timeline, LSN: c.Position.LSN, At: n.now, Time: n.wallNow,
 		}})
 		if err != nil {
 			n.event("failover-waiting", fmt.Sprintf("token %d: propose: %v", f.token, err))

@@ -196,6 +196,8 @@ type Holder struct {
 	pending map[uint64]*leaseRound
 	expiry  time.Duration
 	held    bool
+	// refused: voters that refused token as revoked (forever).
+	refused []uint64
 }
 
 type leaseRound struct {
@@ -212,7 +214,7 @@ func NewHolder(c LeaseConfig, self uint64) *Holder {
 // a lease for an older token never carries over.
 func (h *Holder) Start(token uint64, voters []uint64) {
 	if token != h.token {
-		h.expiry, h.held = 0, false
+		h.expiry, h.held, h.refused = 0, false, nil
 		clear(h.pending)
 	}
 	h.token = token
@@ -221,8 +223,28 @@ func (h *Holder) Start(token uint64, voters []uint64) {
 
 // Stop forgets the lease (demotion, release).
 func (h *Holder) Stop() {
-	h.token, h.expiry, h.held = 0, 0, false
+	h.token, h.expiry, h.held, h.refused = 0, 0, false, nil
 	clear(h.pending)
+}
+
+// OnRevoked records that voter from refused token because it revoked it.
+// Revocations are durable, so these refusals add up across requests; it
+// returns true once a majority of the voters refused: no request under
+// token can ever be granted again.
+func (h *Holder) OnRevoked(from, token uint64) bool {
+	if token != h.token || h.token == 0 || !slices.Contains(h.voters, from) {
+		return false
+	}
+	if !slices.Contains(h.refused, from) {
+		h.refused = append(h.refused, from)
+	}
+	n := 0
+	for _, v := range h.refused {
+		if slices.Contains(h.voters, v) {
+			n++
+		}
+	}
+	return n >= len(h.voters)/2+1
 }
 
 // Token is the token being held (0 when idle).

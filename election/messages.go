@@ -43,9 +43,12 @@ type Message struct {
 
 	Raft *pb.Message `json:"-"`
 
-	Token     uint64        `json:"token,omitempty"`
-	Seq       uint64        `json:"seq,omitempty"`
-	Granted   bool          `json:"granted,omitempty"`
+	Token   uint64 `json:"token,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
+	Granted bool   `json:"granted,omitempty"`
+	// Revoked (lease-grant refusals): the voter has durably revoked Token
+	// and will never grant it again.
+	Revoked   bool          `json:"revoked,omitempty"`
 	Reason    string        `json:"reason,omitempty"`
 	Remaining time.Duration `json:"remaining,omitempty"`
 	Candidate *Candidate    `json:"candidate,omitempty"`
@@ -120,7 +123,7 @@ func (m Message) String() string {
 	case MsgRaft:
 		return fmt.Sprintf("%d->%d raft %s", m.From, m.To, m.Raft.GetType())
 	case MsgLeaseGrant:
-		return fmt.Sprintf("%d->%d %s token=%d seq=%d granted=%v %s", m.From, m.To, m.Type, m.Token, m.Seq, m.Granted, m.Reason)
+		return fmt.Sprintf("%d->%d %s token=%d seq=%d granted=%v revoked=%v %s", m.From, m.To, m.Type, m.Token, m.Seq, m.Granted, m.Revoked, m.Reason)
 	case MsgRevoked:
 		return fmt.Sprintf("%d->%d %s token=%d remaining=%v", m.From, m.To, m.Type, m.Token, m.Remaining)
 	}

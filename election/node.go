@@ -30,6 +30,12 @@ type Config struct {
 	// PositionTimeout: how long the coordinator waits for positions before
 	// choosing among the answers it has. Default 2 × Lease.RenewInterval.
 	PositionTimeout time.Duration
+	// Sync is the synchronous replication setup this node proposes when
+	// it bootstraps the cluster (nil: asynchronous). Afterwards the
+	// replicated ClusterState.Sync is authoritative: change it with
+	// SetSync (synchronous_mode is a cluster-wide dynamic setting, and
+	// every coordinator must apply the same rule at failover).
+	Sync *SyncState
 	// Restart is the persisted state of a restarting node (nil: fresh).
 	Restart *Persisted
 	// Logger receives raft's own log; nil discards it.
@@ -102,6 +108,15 @@ type Node struct {
 	promoted uint64
 	// following is the token of the last Follow action.
 	following uint64
+	// released is the token this node released as primary: it stays
+	// released (no lease requests under it) until a newer token names
+	// this node. Not persisted: a restarted node that finds itself primary
+	// under a released token asks again, is refused as revoked by a
+	// quorum, and releases again (see onRevokedRefusal).
+	released uint64
+	// wallNow is the daemon's wall clock (Unix ms) as last given to
+	// SetWallNow; it only labels commands (PromoteCmd.Time).
+	wallNow int64
 
 	lastLeaseRequest map[uint64]time.Duration
 
@@ -225,6 +240,12 @@ func (n *Node) LastLeaseRequest(id uint64) (time.Duration, bool) {
 // requests).
 func (n *Node) SetLocal(l Local) { n.local = l }
 
+// SetWallNow gives the node the daemon's wall clock (Unix milliseconds).
+// It is only recorded in the commands this node proposes (Time of
+// Bootstrap and Promote, hence of FailoverRecord), never used to decide
+// anything; call it before Tick. The package never reads a clock itself.
+func (n *Node) SetWallNow(unixMS int64) { n.wallNow = unixMS }
+
 // Campaign makes this node campaign for raft leadership.
 func (n *Node) Campaign() error { return n.rn.Campaign() }
 
@@ -266,10 +287,18 @@ func (n *Node) handle(m Message) error {
 			return nil
 		}
 		ok, why := n.grantor.Grant(n.state, m.From, m.Token, n.now)
-		n.send(Message{Type: MsgLeaseGrant, To: m.From, Token: m.Token, Seq: m.Seq, Granted: ok, Reason: why})
+		// Revoked tells the holder that this refusal is forever: this
+		// voter has durably revoked the token.
+		revoked := !ok && m.Token <= n.grantor.Revoked()
+		n.send(Message{Type: MsgLeaseGrant, To: m.From, Token: m.Token, Seq: m.Seq, Granted: ok, Reason: why, Revoked: revoked})
 	case MsgLeaseGrant:
-		if m.Granted && n.holder.OnGrant(m.From, m.Token, m.Seq, n.now) {
-			n.checkLease()
+		switch {
+		case m.Granted:
+			if n.holder.OnGrant(m.From, m.Token, m.Seq, n.now) {
+				n.checkLease()
+			}
+		case m.Revoked:
+			n.onRevokedRefusal(m)
 		}
 	case MsgRevoke:
 		if !n.state.IsVoter(n.id) {
@@ -349,7 +378,15 @@ func (n *Node) Propose(c Command) error {
 
 // ProposeBootstrap names the cluster's first primary.
 func (n *Node) ProposeBootstrap(primary uint64) error {
-	return n.Propose(Command{Type: CmdBootstrap, Bootstrap: &BootstrapCmd{Primary: primary, Voters: n.state.Voters, At: n.now}})
+	return n.Propose(Command{Type: CmdBootstrap, Bootstrap: &BootstrapCmd{Primary: primary, Voters: n.state.Voters, At: n.now, Time: n.wallNow, Sync: n.cfg.Sync}})
+}
+
+// SetSync proposes the cluster's synchronous replication setup (what the
+// primary's synchronous_mode and synchronous_standby_names say). Propose
+// a stricter setting only once the primary enforces it and a looser one
+// only after it: at failover the coordinator trusts the applied one.
+func (n *Node) SetSync(s SyncState) error {
+	return n.Propose(Command{Type: CmdSetSync, Sync: &s})
 }
 
 // SetMaintenance turns automatic failover off or on.
@@ -383,29 +420,64 @@ func (n *Node) proposeConf(t pb.ConfChangeType, id uint64, ct CommandType) error
 	return nil
 }
 
-// Release gives up the primary lease (graceful stop, or local PostgreSQL
-// failure the daemon will not fix in place). The Fence action comes first
-// in the Ready, and the Release messages go out only after it is done.
+// Release gives up the primary lease (graceful stop, local PostgreSQL
+// failure the daemon will not fix in place, or a token a quorum of voters
+// revoked). The Fence action comes first in the Ready, and the Release
+// messages go out only after it is done.
+//
+// A released token stays released on this node: no lease is asked for
+// under it again, and the node re-announces the release every
+// RenewInterval (Release messages can be lost, and the coordinator they
+// reach may lose leadership) until a newer token is applied. Calling
+// Release again only re-announces it.
 func (n *Node) Release(reason string) {
-	tok := n.holder.Token()
-	if tok == 0 || n.state.Primary != n.id {
+	st := n.state
+	if !st.Bootstrapped || st.Primary != n.id || st.Token == 0 {
 		return
 	}
-	n.holder.Stop()
-	n.act(Action{Kind: ActFence, Token: tok, Reason: "released: " + reason})
-	if n.leaseHeld {
-		n.leaseHeld = false
-		n.act(Action{Kind: ActLeaseLost, Token: tok, Reason: "released"})
+	tok := st.Token
+	if n.released != tok {
+		n.released = tok
+		n.holder.Stop()
+		n.act(Action{Kind: ActFence, Token: tok, Reason: "released: " + reason})
+		if n.leaseHeld {
+			n.leaseHeld = false
+			n.act(Action{Kind: ActLeaseLost, Token: tok, Reason: "released"})
+		}
+		n.event("release", fmt.Sprintf("token %d: %s", tok, reason))
 	}
-	n.event("release", fmt.Sprintf("token %d: %s", tok, reason))
-	for _, v := range n.state.Voters {
-		n.send(Message{Type: MsgRelease, To: v, Token: tok, Reason: reason})
-	}
+	n.announceRelease(reason)
 	n.drainLocal()
+}
+
+func (n *Node) announceRelease(reason string) {
+	n.nextRenew = n.now + n.cfg.Lease.RenewInterval
+	for _, v := range n.state.Voters {
+		n.send(Message{Type: MsgRelease, To: v, Token: n.released, Reason: reason})
+	}
+}
+
+// onRevokedRefusal counts voters that refused a lease request because
+// they revoked the token. Revocation is durable, so once a majority has
+// refused this way the token can never be renewed: the holder gives it up
+// at once (Release) instead of waiting for its lease to run out. This is
+// what resumes a failover whose coordinator lost raft leadership after
+// the revoke quorum: the Release reaches whoever leads now, which starts
+// the failover again with no lease wait (see doc.go, "Resuming").
+func (n *Node) onRevokedRefusal(m Message) {
+	if n.state.Primary != n.id || m.Token != n.state.Token || n.released == m.Token {
+		return
+	}
+	if n.holder.OnRevoked(m.From, m.Token) {
+		n.Release(fmt.Sprintf("token %d revoked by a quorum of voters", m.Token))
+	}
 }
 
 // primaryDuties renews the lease and watches its expiry.
 func (n *Node) primaryDuties() {
+	if n.released != 0 && n.released == n.state.Token && n.state.Primary == n.id && n.now >= n.nextRenew {
+		n.announceRelease("released earlier")
+	}
 	if n.holder.Token() == 0 || n.state.Primary != n.id || n.holder.Token() != n.state.Token {
 		n.checkLease()
 		return
@@ -549,7 +621,9 @@ func (n *Node) afterApply() {
 		return
 	}
 	if st.Primary == n.id {
-		n.holder.Start(st.Token, st.Voters) // voter set may have changed
+		if n.released != st.Token {
+			n.holder.Start(st.Token, st.Voters) // voter set may have changed
+		}
 		return
 	}
 	if n.promoted != 0 {

@@ -39,6 +39,11 @@ type ClusterState struct {
 	Learners []uint64 `json:"learners,omitempty"`
 	// Maintenance turns automatic failover off.
 	Maintenance bool `json:"maintenance"`
+	// Sync is the synchronous replication setup the primary runs with
+	// (synchronous_mode and its k). It is cluster-wide and dynamic, so it
+	// is replicated: every coordinator applies the same rule at failover.
+	// Zero: asynchronous.
+	Sync SyncState `json:"sync,omitzero"`
 	// Switchover is a pending planned switchover, if any.
 	Switchover *SwitchoverCmd `json:"switchover,omitempty"`
 	// History lists every change of primary, oldest first.
@@ -54,6 +59,8 @@ type FailoverRecord struct {
 	Timeline uint32        `json:"timeline"`
 	LSN      uint64        `json:"lsn"`
 	At       time.Duration `json:"at"`
+	// Time is the proposer's wall clock (Unix ms; 0: not given).
+	Time int64 `json:"time,omitempty"`
 }
 
 // Clone returns a deep copy.
@@ -62,6 +69,7 @@ func (s ClusterState) Clone() ClusterState {
 	c.Voters = slices.Clone(s.Voters)
 	c.Learners = slices.Clone(s.Learners)
 	c.History = slices.Clone(s.History)
+	c.Sync.Members = slices.Clone(s.Sync.Members)
 	if s.Switchover != nil {
 		sw := *s.Switchover
 		c.Switchover = &sw
@@ -102,7 +110,10 @@ func (s *ClusterState) Apply(c Command) error {
 		if len(s.Voters) == 0 {
 			s.Voters = sortedUnique(b.Voters)
 		}
-		s.History = append(s.History, FailoverRecord{Token: 1, New: b.Primary, Reason: "bootstrap", At: b.At})
+		if b.Sync != nil {
+			s.Sync = b.Sync.normalized()
+		}
+		s.History = append(s.History, FailoverRecord{Token: 1, New: b.Primary, Reason: "bootstrap", At: b.At, Time: b.Time})
 	case CmdPromote:
 		p := c.Promote
 		if !s.Bootstrapped {
@@ -119,9 +130,11 @@ func (s *ClusterState) Apply(c Command) error {
 		}
 		s.Primary, s.Token = p.New, p.Token
 		s.Switchover = nil
-		s.History = append(s.History, FailoverRecord{Token: p.Token, Old: p.Old, New: p.New, Reason: p.Reason, Timeline: p.Timeline, LSN: p.LSN, At: p.At})
+		s.History = append(s.History, FailoverRecord{Token: p.Token, Old: p.Old, New: p.New, Reason: p.Reason, Timeline: p.Timeline, LSN: p.LSN, At: p.At, Time: p.Time})
 	case CmdSetMaintenance:
 		s.Maintenance = c.Maintenance.On
+	case CmdSetSync:
+		s.Sync = c.Sync.normalized()
 	case CmdSwitchover:
 		if c.Switchover.Clear {
 			s.Switchover = nil

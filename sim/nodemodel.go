@@ -117,6 +117,7 @@ func (s *sim) catchUp(n *simNode) {
 	ti := s.nodeCfg.TickInterval
 	for n.active(s.now) && n.node.Now()+ti <= n.clock.at(s.now) {
 		n.node.SetLocal(localFacts(n.facts()))
+		n.node.SetWallNow(s.wallMS(n))
 		n.node.Tick()
 		n.ticks++
 		if n.ticks%uint64(s.gossipTicks) == 0 {
@@ -125,7 +126,7 @@ func (s *sim) catchUp(n *simNode) {
 		observe(s.glue, n.node, n.det, n.views, s.wallMS(n))
 		if n.node.LeaseValid() {
 			n.lastValid = n.node.Now()
-		} else if !s.cfg.noStuckRelease && releaseIfStuck(s.glue, n.node, n.lastValid) {
+		} else if s.cfg.StuckRelease && releaseIfStuck(s.glue, n.node, n.lastValid) {
 			n.lastValid = n.node.Now() // once per ReleaseAfter at most
 		}
 		if n.node.Now() >= n.nextAdmin {

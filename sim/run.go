@@ -49,9 +49,11 @@ type Config struct {
 	// without a writable primary. Default 30s.
 	LivenessBound time.Duration
 
-	// noStuckRelease turns the glue's releaseIfStuck off (tests show the
-	// liveness gap it covers).
-	noStuckRelease bool
+	// StuckRelease turns on the glue's releaseIfStuck: a primary that has
+	// not held its lease for ReleaseAfter releases it. The daemon keeps a
+	// rule like it as a safety net; it is off by default here so that the
+	// runs prove election resumes an abandoned failover on its own.
+	StuckRelease bool
 }
 
 func (c *Config) setDefaults() {
@@ -173,7 +175,7 @@ func newSim(cfg Config) (*sim, error) {
 	}
 	s := &sim{
 		cfg:         cfg,
-		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc},
+		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc, Sync: syncConfig(cfg)},
 		detCfg:      detector.DefaultConfig(),
 		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, ReleaseAfter: 2 * lc.TTL, BootstrapPrimary: 1},
 		schedRng:    rand.New(rand.NewPCG(cfg.Seed, 1)),
@@ -224,6 +226,16 @@ func newSim(cfg Config) (*sim, error) {
 		}
 	}
 	return s, nil
+}
+
+// syncConfig is the synchronous setup the cluster is bootstrapped with:
+// quorum commit over every standby (the model acknowledges a write once
+// NumSync standbys of the primary flushed it).
+func syncConfig(cfg Config) *election.SyncState {
+	if !cfg.Sync {
+		return nil
+	}
+	return &election.SyncState{Mode: election.SyncQuorum, NumSync: cfg.NumSync}
 }
 
 func (s *sim) node(id uint64) *simNode {
