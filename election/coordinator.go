@@ -78,7 +78,10 @@ func (n *Node) startFailover(token uint64, reason string, released bool) {
 		return
 	}
 	if n.state.Maintenance {
-		n.event("failover-suppressed", "maintenance mode: "+reason)
+		if n.suppressed != [2]any{token, reason} { // a re-announced release must not flood the log
+			n.suppressed = [2]any{token, reason}
+			n.event("failover-suppressed", "maintenance mode: "+reason)
+		}
 		return
 	}
 	if f := n.coord; f != nil && f.token == token {
@@ -128,7 +131,7 @@ func (n *Node) resumeRevoked() {
 	if n.grantor.Revoked() < st.Token {
 		return
 	}
-	n.startFailover(st.Token, fmt.Sprintf("resuming: token %d was revoked by an earlier coordinator", st.Token), false)
+	n.startFailover(st.Token, fmt.Sprintf("resuming: token %d is revoked (an earlier coordinator revoked it, or its primary released it)", st.Token), false)
 }
 
 // syncFor is the synchronous setup to choose under: the applied one, with

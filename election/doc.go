@@ -49,6 +49,68 @@
 //  5. If the promotion is not applied in time, choose again under the
 //     same revoked token.
 //
+// A release (the primary fenced itself, then told the voters) makes
+// voters drop its grants and revoke the token, and lets a coordinator skip
+// the wait of step 2. A released token stays released on that node: it
+// asks for no lease under it again (until a newer token names it) and
+// re-announces the release every RenewInterval, since Release messages can
+// be lost and their coordinator can lose leadership.
+//
+// # Resuming an abandoned failover
+//
+// A coordinator that loses raft leadership drops its failover (only the
+// leader may revoke or propose). If that happens after the revoke quorum,
+// the old primary's token can never be renewed, yet the new leader's
+// detector may have nothing to report: once the old primary is reachable
+// again it gossips "healthy" and keeps sending lease requests. The
+// simulator found exactly this (a cluster without a writable primary for
+// good). The cure uses the one fact that is already durable, the
+// revocations themselves, instead of another replicated record:
+//
+//   - A voter's refusal says when it is a revocation (LeaseGrant.Revoked),
+//     which is forever. A holder refused that way by a majority of voters
+//     knows its token is dead, so it releases it (Fence first, then
+//     Release to every voter). The new leader receives the release and
+//     starts the failover with no lease wait: the holder has fenced.
+//   - A leader whose own grantor has revoked (or seen released) the
+//     applied token resumes the failover itself. Revocations are only
+//     made by coordinators that decided to fail that token over, so
+//     finishing that decision is not a new false failover.
+//
+// Either suffices in most cases: the first needs the old primary to reach
+// a quorum of voters (if it does not, it is not healthy from the cluster's
+// side either, and a detector fires on the leader), the second needs the
+// leader in the revoke quorum (a majority; raft leadership moves among
+// voters, so often it is). Recording "revoked" in the raft log was the
+// alternative; it cannot close the gap by itself (leadership can move
+// between the revoke quorum and the commit of that record) unless the
+// intent is committed before revoking, which adds a log round trip to
+// every failover. The daemon's own rule (a primary that has not served
+// under a valid lease for a while releases) stays as a safety net.
+//
+// # Synchronous replication
+//
+// ClusterState.Sync is the synchronous setup the primary runs with
+// (synchronous_mode quorum or strict, k = NumSync, the standby set; empty
+// = every member but the primary). It is replicated, not per-node
+// configuration, because it is a cluster-wide dynamic setting and every
+// coordinator must judge a failover by the same rule: Config.Sync only
+// gives the value the Bootstrap command carries, SetSync changes it
+// later. The coordinator passes it to Choose, which qualifies only
+// candidates at or above the highest position reported by n-k+1
+// standbys; with fewer reports it keeps collecting, and the reason
+// ("waiting: 2 of 4 synchronous standbys reported, need 4 ...") is an
+// Event and part of FailoverPhase. It must be at least as strict as what
+// the primary enforces: enable it once the primary does, relax it only
+// after the primary has.
+//
+// # Time in commands
+//
+// PromoteCmd.At (and BootstrapCmd.At, FailoverRecord.At) is the
+// proposer's logical time, meaningful only on that node. Time is the
+// proposer's wall clock in Unix milliseconds, as the daemon gave it with
+// SetWallNow; the package never reads a clock itself.
+//
 // # Safety: the old primary's lease ends before the new token commits
 //
 // Let G be the majority that granted the old primary's newest lease-giving

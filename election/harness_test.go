@@ -27,6 +27,9 @@ type harness struct {
 	out       *strings.Builder
 	maxToken  uint64
 	quiet     bool // print only actions
+	// sent counts the non-raft messages each node sent (the sent command
+	// prints and resets them).
+	sent map[uint64]map[MsgType]int
 }
 
 func testConfig() Config {
@@ -39,7 +42,7 @@ func testConfig() Config {
 }
 
 func newHarness(t testing.TB, base Config, n int) *harness {
-	h := &harness{t: t, base: base, nodes: map[uint64]*Node{}, persisted: map[uint64]*Persisted{}, cut: map[uint64]bool{}, out: &strings.Builder{}}
+	h := &harness{t: t, base: base, nodes: map[uint64]*Node{}, persisted: map[uint64]*Persisted{}, cut: map[uint64]bool{}, out: &strings.Builder{}, sent: map[uint64]map[MsgType]int{}}
 	var peers []uint64
 	for i := 1; i <= n; i++ {
 		peers = append(peers, uint64(i))
@@ -89,6 +92,14 @@ func (h *harness) processReady(id uint64) {
 		h.printf("%v n%d action %s\n", n.Now(), id, a)
 	}
 	h.queue = append(h.queue, rd.Messages...)
+	for _, m := range rd.Messages {
+		if m.Type != MsgRaft {
+			if h.sent[id] == nil {
+				h.sent[id] = map[MsgType]int{}
+			}
+			h.sent[id][m.Type]++
+		}
+	}
 	n.Advance()
 	if rd.State != nil && rd.State.Token > h.maxToken {
 		h.maxToken = rd.State.Token
@@ -203,6 +214,20 @@ func (h *harness) leader() *Node {
 	}
 	h.t.Fatal("no leader")
 	return nil
+}
+
+// sentBy prints and resets the counts of non-raft messages id sent.
+func (h *harness) sentBy(id uint64) string {
+	var kinds []string
+	for k, c := range h.sent[id] {
+		kinds = append(kinds, fmt.Sprintf("%s=%d", k, c))
+	}
+	slices.Sort(kinds)
+	delete(h.sent, id)
+	if len(kinds) == 0 {
+		return fmt.Sprintf("n%d sent nothing", id)
+	}
+	return fmt.Sprintf("n%d sent %s", id, strings.Join(kinds, " "))
 }
 
 func (h *harness) status() string {

@@ -17,8 +17,10 @@ import (
 //	fail [reason]              the coordinator's detector reports the primary failed
 //	release <id>               id releases its lease (graceful stop)
 //	maintenance <on|off>
+//	sync <off|quorum|strict> [k=<n>]   leader proposes ClusterState.Sync (every standby)
 //	isolate <id> / heal        cut a node off / restore the network
 //	crash <id> / restart <id>  restart restores only what Ready asked to persist
+//	sent <id>                  non-raft messages id sent since the last sent
 //	status
 //
 // Output lists every Action and Event with its logical time and node.
@@ -81,6 +83,16 @@ func TestInteraction(t *testing.T) {
 					return err.Error()
 				}
 				h.stabilize()
+			case "sync":
+				s := SyncState{Mode: SyncMode(d.CmdArgs[0].Key)}
+				if s.Mode == "off" {
+					s.Mode = SyncOff
+				}
+				d.MaybeScanArgs(t, "k", &s.NumSync)
+				if err := h.leader().SetSync(s); err != nil {
+					return err.Error()
+				}
+				h.stabilize()
 			case "isolate":
 				h.cut[id(0)] = true
 			case "heal":
@@ -90,6 +102,8 @@ func TestInteraction(t *testing.T) {
 			case "restart":
 				h.restart(id(0))
 				h.stabilize()
+			case "sent":
+				return h.sentBy(id(0))
 			case "status":
 				return h.status()
 			default:

@@ -121,6 +121,9 @@ type Node struct {
 	lastLeaseRequest map[uint64]time.Duration
 
 	coord *failover
+	// suppressed is the last failover start maintenance mode suppressed
+	// (token, reason), so a repeated one is not logged again.
+	suppressed [2]any
 
 	rd      *raft.Ready
 	msgs    []Message

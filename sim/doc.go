@@ -38,11 +38,14 @@
 //     writes every 20ms to a node running as primary. A write is
 //     acknowledged only while the write gate is open (LeaseAcquired until
 //     Fence/Demote) and the lease is valid on the daemon's clock at that
-//     instant; with Sync, also once NumSync standbys flushed it.
+//     instant; with Sync, also once NumSync standbys flushed it (the
+//     Nodes are bootstrapped with the same setup: ClusterState.Sync is
+//     quorum, k = NumSync, every standby).
 //   - Daemon glue (glue.go): detector observations from gossip and lease
 //     requests, ReportPrimaryFailed on a failed verdict, SetLocal from the
 //     PostgreSQL model, bootstrap and membership proposals on the raft
-//     leader, Release of a lease that cannot be renewed. It is kept apart
+//     leader (the daemon's release of a lease that cannot be renewed is
+//     there too, off unless Config.StuckRelease). It is kept apart
 //     from the simulator's types so the daemon can share it.
 //
 // # Invariants (invariants.go), checked after every step
@@ -58,6 +61,8 @@
 //     lease for an older token by its own clock.
 //  5. liveness: a cluster with no cut link, no frozen daemon and a
 //     majority of voters up has a writable primary within LivenessBound.
+//     With Sync, every standby has restarted by then in the random
+//     scenario, so the coordinator's wait for n-k+1 reports ends too.
 //
 // A violation stops the run; PrintTrace shows the seed, the invariant, the
 // last 50 events and the schedule.

@@ -127,15 +127,15 @@ func admin(c glueConfig, n *election.Node, configured []uint64) {
 // releaseIfStuck gives up a lease this primary has not been able to hold
 // for ReleaseAfter (lastValid: when it last held it, or was promoted).
 //
-// Why the daemon needs this: once a quorum revoked the primary's token it
-// can never hold a lease again, but if the coordinator that revoked it
-// loses raft leadership before promoting anyone, the failover is dropped,
-// and a primary that is back up and gossiping "healthy" never makes the
-// detector report it again. The cluster then has no writable primary for
-// good (the simulator's liveness invariant found this: see the package
-// tests). Release tells the voters and the coordinator, which starts a
-// failover with no lease wait. A primary cut off from the voters releases
-// into the void, which is harmless.
+// History: it was the workaround for a liveness bug the simulator found
+// (a failover abandoned after its revoke quorum was never resumed, and a
+// primary back up and gossiping "healthy" never made the detector report
+// it again). election now resumes such failovers itself (see its doc.go,
+// "Resuming an abandoned failover"), so the simulator runs without this
+// rule by default (Config.StuckRelease turns it on). The daemon keeps an
+// equivalent rule as a safety net; it is harmless: Release tells the
+// voters and the coordinator, which fails over with no lease wait, and a
+// primary cut off from the voters releases into the void.
 func releaseIfStuck(c glueConfig, n *election.Node, lastValid time.Duration) bool {
 	st := n.State()
 	if !st.Bootstrapped || st.Primary != n.ID() || n.LeaseValid() || n.Now()-lastValid < c.ReleaseAfter {
