@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-unit demo bench-api vet fmt clean
+.PHONY: all build test test-unit demo bench-api bench-failover sim vet fmt clean
 
 all: build
 
@@ -30,6 +30,15 @@ demo: build
 
 bench-api: build
 	$(GO) run ./e2e/cmd/benchapi -ramd $(BIN)/ramd
+
+# Unplanned failover: TRIALS fresh 3-node clusters, kill -9 of the primary.
+TRIALS ?= 10
+bench-failover: build
+	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS)
+
+# The cluster simulator over 10,000 seeds.
+sim: build
+	./$(BIN)/ramd sim run -nodes 5 -seeds 10000
 
 clean:
 	rm -rf $(BIN)

@@ -51,6 +51,13 @@ func Default() *Config {
 			PrometheusPort:    9090,
 			MetricsInterval:   Duration{15 * time.Second},
 		},
+		Failover: FailoverConfig{
+			LeaseTTL:            Duration{2 * time.Second},
+			LeaseRenewInterval:  Duration{500 * time.Millisecond},
+			MaxClockDriftPPM:    10000,
+			FailAfter:           Duration{500 * time.Millisecond},
+			PrimaryStartTimeout: Duration{10 * time.Second},
+		},
 	}
 }
 

@@ -18,6 +18,7 @@ type Config struct {
 	PostgreSQL PostgreSQLConfig `toml:"postgresql"`
 	Monitoring MonitoringConfig `toml:"monitoring"`
 	Security   SecurityConfig   `toml:"security"`
+	Failover   FailoverConfig   `toml:"failover"`
 }
 
 // ClusterConfig identifies this node and the cluster it belongs to.
@@ -239,3 +240,36 @@ type Duration struct{ time.Duration }
 // ^[a-z_][a-z0-9_.]*$. See parameters.go for the settings ramd refuses
 // because it manages them.
 type Parameters map[string]string
+
+// FailoverConfig tunes failure detection and the primary lease. The
+// arithmetic is in docs/design.md: a primary's lease ends at
+// sent + lease_ttl - margin on its own clock, a grant binds a voter until
+// received + lease_ttl + margin, with margin = 2 * lease_ttl * drift + 50ms
+// for drift = max_clock_drift_ppm / 1e6.
+type FailoverConfig struct {
+	// LeaseTTL is how long one renewal of the primary lease lasts. After a
+	// primary becomes unreachable, a new primary is promoted no sooner than
+	// this (plus the margin) after its last renewal: lower fails over
+	// faster, but a primary that cannot renew for this long (a loaded
+	// host, a network blip) steps down. Default: 2s.
+	LeaseTTL Duration `toml:"lease_ttl"`
+	// LeaseRenewInterval is how often the primary renews its lease; at
+	// most lease_ttl / 3 so that two renewals may be lost in a row.
+	// Default: 500ms.
+	LeaseRenewInterval Duration `toml:"lease_renew_interval"`
+	// MaxClockDriftPPM bounds how much faster or slower one node's
+	// monotonic clock may run than another's, in parts per million; the
+	// lease margin covers it. Default: 10000 (1%), far above what NTP
+	// disciplined or even free-running quartz clocks do.
+	MaxClockDriftPPM int `toml:"max_clock_drift_ppm"`
+	// FailAfter is how long the primary must look down (its daemon dead
+	// in the mesh and its lease renewals silent) before a failover starts.
+	// Default: 500ms.
+	FailAfter Duration `toml:"fail_after"`
+	// PrimaryStartTimeout is how long a primary whose PostgreSQL crashed
+	// but whose daemon runs gets to restart it in place (no data lost, no
+	// new timeline) before the cluster fails over. Longer avoids
+	// failovers for quick crashes; shorter bounds the write outage when
+	// PostgreSQL will not come back. Default: 10s.
+	PrimaryStartTimeout Duration `toml:"primary_start_timeout"`
+}

@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	c.validatePostgreSQL(&p)
 	c.validateMonitoring(&p)
 	c.validateSecurity(&p)
+	c.validateFailover(&p)
 	c.validatePortConflicts(&p)
 	return errors.Join(p...)
 }
@@ -373,5 +374,22 @@ func sortedMap[M ~map[string]string](m M) func(yield func(k, v string) bool) {
 				return
 			}
 		}
+	}
+}
+
+func (c *Config) validateFailover(p *problems) {
+	f := &c.Failover
+	checkPositive(p, "failover.lease_ttl", f.LeaseTTL)
+	checkPositive(p, "failover.lease_renew_interval", f.LeaseRenewInterval)
+	checkPositive(p, "failover.fail_after", f.FailAfter)
+	checkPositive(p, "failover.primary_start_timeout", f.PrimaryStartTimeout)
+	if f.LeaseTTL.Duration > 0 && f.LeaseRenewInterval.Duration*3 > f.LeaseTTL.Duration {
+		p.add("failover.lease_renew_interval", "%v: must be at most lease_ttl / 3 (%v) so that a lost renewal does not end the lease", f.LeaseRenewInterval.Duration, f.LeaseTTL.Duration/3)
+	}
+	if f.LeaseTTL.Duration > 0 && f.LeaseTTL.Duration < 500*time.Millisecond {
+		p.add("failover.lease_ttl", "%v: must be at least 500ms (below that, scheduling delays alone end leases)", f.LeaseTTL.Duration)
+	}
+	if f.MaxClockDriftPPM < 1 || f.MaxClockDriftPPM > 100000 {
+		p.add("failover.max_clock_drift_ppm", "%d: must be between 1 and 100000 (10%%)", f.MaxClockDriftPPM)
 	}
 }

@@ -91,6 +91,11 @@ func TestValidateRules(t *testing.T) {
 		{"gossip_interval", func(c *Config) { c.Mesh.GossipInterval = ms(0) }, "mesh.gossip_interval"},
 		{"push_pull_interval", func(c *Config) { c.Mesh.PushPullInterval = ms(0) }, "mesh.push_pull_interval"},
 		{"rejoin_interval", func(c *Config) { c.Mesh.RejoinInterval = ms(-1) }, "mesh.rejoin_interval"},
+		{"lease_ttl too short", func(c *Config) { c.Failover.LeaseTTL = ms(100); c.Failover.LeaseRenewInterval = ms(20) }, "failover.lease_ttl"},
+		{"renew over ttl/3", func(c *Config) { c.Failover.LeaseRenewInterval = ms(1000) }, "failover.lease_renew_interval"},
+		{"drift out of range", func(c *Config) { c.Failover.MaxClockDriftPPM = 0 }, "failover.max_clock_drift_ppm"},
+		{"fail_after zero", func(c *Config) { c.Failover.FailAfter = ms(0) }, "failover.fail_after"},
+		{"primary_start_timeout zero", func(c *Config) { c.Failover.PrimaryStartTimeout = ms(0) }, "failover.primary_start_timeout"},
 
 		{"api.port", func(c *Config) { c.API.Port = 70000 }, "api.port"},
 		{"api.port zero", func(c *Config) { c.API.Port = 0 }, "api.port"},

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ramd/ramd/configs"
 	"github.com/ramd/ramd/detector"
 	"github.com/ramd/ramd/election"
 	"github.com/ramd/ramd/election/storage"
@@ -55,6 +56,7 @@ type failoverLoop struct {
 	log   *slog.Logger
 	store *storage.Store
 	det   *detector.Detector
+	lease election.LeaseConfig
 	inbox chan election.Message
 	start time.Time
 
@@ -85,13 +87,18 @@ func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
 	if err != nil {
 		return nil, err
 	}
-	det, err := detector.New(detector.DefaultConfig())
+	lease, dcfg := leaseConfig(d.cfg.Failover), detectorConfig(d.cfg.Failover)
+	if err := lease.Validate(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("daemon: [failover]: %w", err)
+	}
+	det, err := detector.New(dcfg)
 	if err != nil {
 		st.Close()
-		return nil, err
+		return nil, fmt.Errorf("daemon: [failover]: %w", err)
 	}
 	f := &failoverLoop{
-		d: d, log: d.log.With("component", "election"), store: st, det: det,
+		d: d, log: d.log.With("component", "election"), store: st, det: det, lease: lease,
 		inbox: make(chan election.Message, 1024), start: time.Now(), queues: map[uint64]chan []byte{},
 	}
 	_, f.hadState = st.Load()
@@ -201,7 +208,7 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 		f.unservedSince = time.Now()
 		return
 	}
-	if limit := detector.DefaultConfig().PrimaryStartTimeout; time.Since(f.unservedSince) >= limit {
+	if limit := f.d.cfg.Failover.PrimaryStartTimeout.Duration; time.Since(f.unservedSince) >= limit {
 		reason := fmt.Sprintf("not a healthy primary under a valid lease for %s", limit)
 		f.log.Warn("releasing the primary role", "token", st.Token, "reason", reason)
 		f.releasedToken = st.Token
@@ -213,7 +220,7 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 // as a founding voter when expect_nodes daemons see each other, or as a
 // joiner that the coordinator adds later.
 func (f *failoverLoop) create() bool {
-	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, Start: f.now(), Logger: raftLogger{f.log}}
+	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log}}
 	if p, ok := f.store.Load(); ok {
 		cfg.Restart = p
 	} else {
@@ -452,6 +459,27 @@ func (f *failoverLoop) Snapshot() (election.ClusterState, uint64, string) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.state.Clone(), f.leader, f.phase
+}
+
+// leaseConfig maps [failover] onto the election's lease. Safety covers
+// the tick: the holder notices expiry at a tick, up to one tick late.
+func leaseConfig(c configs.FailoverConfig) election.LeaseConfig {
+	return election.LeaseConfig{
+		TTL:           c.LeaseTTL.Duration,
+		RenewInterval: c.LeaseRenewInterval.Duration,
+		MaxDrift:      float64(c.MaxClockDriftPPM) / 1e6,
+		Safety:        tickInterval,
+	}
+}
+
+// detectorConfig maps [failover] onto the detector: a primary whose
+// renewals are silent for two renew intervals is no longer proven alive.
+func detectorConfig(c configs.FailoverConfig) detector.Config {
+	d := detector.DefaultConfig()
+	d.FailAfter = c.FailAfter.Duration
+	d.LeaseSilence = 2 * c.LeaseRenewInterval.Duration
+	d.PrimaryStartTimeout = max(c.PrimaryStartTimeout.Duration, d.FailAfter)
+	return d
 }
 
 func aliveIDs(ms []mesh.Member) []uint64 {

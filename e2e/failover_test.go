@@ -3,11 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,155 +12,24 @@ import (
 	"github.com/ramd/ramd/internal/cluster"
 )
 
-// writer inserts a row every interval through a multi-host connection
-// string with target_session_attrs=read-write (what an application does)
-// and records every acknowledged id and when it was acknowledged.
-type writer struct {
-	mu    sync.Mutex
-	acked map[int]ack
-	next  int
-}
-
-// ack is one acknowledged write: when, and which server's port answered.
-type ack struct {
-	at   time.Time
-	port int
-}
-
-func (w *writer) run(ctx context.Context, dsn string, every time.Duration) {
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if conn == nil {
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			c, err := pgx.Connect(cctx, dsn)
-			cancel()
-			if err != nil {
-				continue
-			}
-			conn = c
-		}
-		w.mu.Lock()
-		w.next++
-		id := w.next
-		w.mu.Unlock()
-		ictx, cancel := context.WithTimeout(ctx, time.Second)
-		var port int
-		err := conn.QueryRow(ictx, "INSERT INTO e2e_writes (id) VALUES ($1) RETURNING inet_server_port()", id).Scan(&port)
-		cancel()
-		if err != nil {
-			conn.Close(context.Background())
-			conn = nil
-			continue
-		}
-		w.mu.Lock()
-		w.acked[id] = ack{at: time.Now(), port: port}
-		w.mu.Unlock()
-	}
-}
-
-// firstAckAfter returns when the first write after t was acknowledged by
-// the server on port.
-func (w *writer) firstAckAfter(t time.Time, port int) (time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var first time.Time
-	for _, a := range w.acked {
-		if a.port == port && a.at.After(t) && (first.IsZero() || a.at.Before(first)) {
-			first = a.at
-		}
-	}
-	return first, !first.IsZero()
-}
-
-// acksAfter counts writes acknowledged by the server on port after t.
-func (w *writer) acksAfter(t time.Time, port int) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, a := range w.acked {
-		if a.port == port && a.at.After(t) {
-			n++
-		}
+// waitWritable waits until exactly one running node other than skip
+// answers /primary with 200 (it holds the lease) and returns it.
+func waitWritable(t *testing.T, c *cluster.Cluster, within time.Duration, skip *cluster.Node) *cluster.Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	n, err := c.WaitWritable(ctx, skip)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
 
-// crashPostgres kills the postmaster and every backend at once (the
-// process group pg_ctl started), as a machine crash would: killing the
-// postmaster alone leaves open sessions able to commit.
 func crashPostgres(t *testing.T, n *cluster.Node) {
 	t.Helper()
-	pid, err := postmasterPID(n)
-	if err != nil {
+	if err := n.CrashPostgres(); err != nil {
 		t.Fatal(err)
 	}
-	pgid, err := syscall.Getpgid(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pgid <= 1 || pgid == syscall.Getpgrp() {
-		t.Fatalf("postmaster %d shares our process group %d", pid, pgid)
-	}
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func multiHostDSN(c *cluster.Cluster) string {
-	var ports []string
-	var hosts []string
-	for _, n := range c.Nodes {
-		hosts = append(hosts, "127.0.0.1")
-		ports = append(ports, strconv.Itoa(n.PGPort))
-	}
-	return fmt.Sprintf("host=%s port=%s user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=1 target_session_attrs=read-write",
-		strings.Join(hosts, ","), strings.Join(ports, ","), c.Password)
-}
-
-func postmasterPID(n *cluster.Node) (int, error) {
-	b, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
-}
-
-// waitWritable waits until exactly one node answers /primary with 200 (it
-// holds the lease) and returns it.
-func waitWritable(t *testing.T, c *cluster.Cluster, within time.Duration, skip *cluster.Node) *cluster.Node {
-	t.Helper()
-	var got *cluster.Node
-	eventually(t, within, func() string {
-		got = nil
-		for _, n := range c.Nodes {
-			if n == skip || !n.Running() {
-				continue
-			}
-			if httpStatus("GET", n.APIURL()+"/primary") == 200 {
-				if got != nil {
-					return "two nodes answer /primary"
-				}
-				got = n
-			}
-		}
-		if got == nil {
-			return "no node answers /primary"
-		}
-		return ""
-	})
-	return got
 }
 
 // TestFailoverKillPrimary: kill -9 the primary's daemon and postmaster. A
@@ -189,10 +53,10 @@ func TestFailoverKillPrimary(t *testing.T) {
 	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_writes (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
-	w := &writer{acked: map[int]ack{}}
+	w := c.NewWriter("e2e_writes", 20*time.Millisecond)
 	wctx, wstop := context.WithCancel(ctx)
 	defer wstop()
-	go w.run(wctx, multiHostDSN(c), 20*time.Millisecond)
+	go w.Run(wctx)
 	time.Sleep(2 * time.Second)
 
 	if err := old.Signal(syscall.SIGKILL); err != nil {
@@ -204,7 +68,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 	newP := waitWritable(t, c, 30*time.Second, old)
 	var firstAck time.Time
 	eventually(t, 30*time.Second, func() string {
-		at, ok := w.firstAckAfter(killedAt, newP.PGPort)
+		at, ok := w.FirstAckAfter(killedAt, newP.PGPort)
 		if !ok {
 			return "no write acknowledged by the new primary yet"
 		}
@@ -212,7 +76,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 		return ""
 	})
 	t.Logf("kill -9 of %s (daemon and PostgreSQL): %s became primary; first write acknowledged by it %.2f s after the kill", old.Name, newP.Name, firstAck.Sub(killedAt).Seconds())
-	if n := w.acksAfter(killedAt.Add(100*time.Millisecond), old.PGPort); n > 0 {
+	if n := w.AcksAfter(killedAt.Add(100*time.Millisecond), old.PGPort); n > 0 {
 		t.Fatalf("the killed primary acknowledged %d writes after the kill", n)
 	}
 	after, err := newP.Status(ctx)
@@ -244,17 +108,11 @@ func TestFailoverKillPrimary(t *testing.T) {
 
 	// Count acknowledged rows missing from the new primary (asynchronous
 	// replication allows losing the last ones; report them).
-	conn := connect(t, ctx, newP)
-	lost := 0
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for id := range w.acked {
-		var one int
-		if err := conn.QueryRow(ctx, "SELECT 1 FROM e2e_writes WHERE id = $1", id).Scan(&one); err != nil {
-			lost++
-		}
+	lost, acked, err := w.Lost(ctx, newP)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d writes acknowledged, %d lost (asynchronous mode)", len(w.acked), lost)
+	t.Logf("%d writes acknowledged, %d lost (asynchronous mode)", acked, lost)
 }
 
 // TestPostgresCrashRestartsInPlace: kill -9 only the primary's

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/ramd/ramd/internal/apiclient"
@@ -89,3 +90,19 @@ func (c *Cluster) WaitFormed(ctx context.Context) (Status, error) {
 		}
 	}
 }
+
+// StatusCode returns the HTTP status of method url (0 when unreachable).
+func StatusCode(ctx context.Context, method, url string) int {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := checkClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+var checkClient = &http.Client{Timeout: 2 * time.Second}
