@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ramd/ramd/internal/cluster"
 )
 
 // runRamd runs the ramd binary with args and returns its exit code and
@@ -74,14 +76,9 @@ func apiPortLine(extra string, port int) string {
 }
 
 func freePorts(t *testing.T, n int) []int {
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	ports, err := cluster.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -98,7 +99,7 @@ func Prepare(opts Options) (*Cluster, error) {
 		if opts.BasePorts {
 			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = opts.PGBase+i-1, opts.APIBase+i-1, opts.MetricsBase+i-1, opts.MeshBase+i-1
 		} else {
-			ports, err := freePorts(4)
+			ports, err := FreePorts(4)
 			if err != nil {
 				return nil, err
 			}
@@ -342,30 +343,59 @@ func pgBinDir() (string, error) {
 	return filepath.Dir(matches[len(matches)-1]), nil
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. Listeners are
-// held until all are chosen so the same port is not handed out twice.
-// Gossip also needs the UDP port: a TCP-free port is checked for UDP too.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
+// FreePorts returns n distinct free ports on 127.0.0.1 (free for TCP and
+// UDP: gossip uses both). They are drawn at random from below the
+// kernel's ephemeral range: a port the kernel handed out for a listen on
+// :0 is one it may also hand to any outgoing connection (the daemons open
+// many) before the daemon that was given it binds it, which made tests
+// fail with "already in use" now and then. Listeners are held until all
+// are chosen so the same port is not returned twice.
+func FreePorts(n int) ([]int, error) {
+	lo, hi := 20000, ephemeralStart()
+	if hi-lo < 1000 {
+		lo, hi = 10000, 20000
+	}
+	var held []io.Closer
 	defer func() {
-		for _, l := range lns {
-			l.Close()
+		for _, c := range held {
+			c.Close()
 		}
 	}()
 	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("cluster: free port: %w", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10000 {
+			return nil, fmt.Errorf("cluster: no free port found in %d-%d", lo, hi)
 		}
-		lns = append(lns, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		p := lo + mrand.IntN(hi-lo)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
-		u.Close()
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			l.Close()
+			continue
+		}
+		held = append(held, l, u)
 		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range.
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	p, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return p
 }
