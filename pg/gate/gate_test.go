@@ -109,6 +109,32 @@ func TestGate(t *testing.T) {
 		mustCommitPromptly(t, "allowed again")
 	})
 
+	t.Run("withholding keeps the connection", func(t *testing.T) {
+		// Heartbeats (old position repeated) count as replies, so a gate
+		// that withholds longer than wal_sender_timeout is not cut off.
+		p.exec(t, ctx, "ALTER SYSTEM SET wal_sender_timeout = '500ms'")
+		p.exec(t, ctx, "SELECT pg_reload_conf()")
+		defer func() {
+			p.exec(t, ctx, "ALTER SYSTEM RESET wal_sender_timeout")
+			p.exec(t, ctx, "SELECT pg_reload_conf()")
+		}()
+		pid := func() int {
+			var pid int
+			if err := p.conn.QueryRow(ctx, "SELECT pid FROM pg_stat_replication WHERE application_name = $1", gate.DefaultAppName).Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		before := pid()
+		allowed.Store(false)
+		time.Sleep(1500 * time.Millisecond)
+		allowed.Store(true)
+		if after := pid(); after != before {
+			t.Errorf("WAL sender changed from %d to %d while withholding", before, after)
+		}
+		mustCommitPromptly(t, "after withholding")
+	})
+
 	t.Run("frozen: commits wait", func(t *testing.T) {
 		thaw := make(chan struct{})
 		g.SetBeforeConfirm(func() { <-thaw })
