@@ -11,6 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// lateConfirmation: a confirmation written this long after its lease
+// check is reported (see doc.go, the check-to-write window).
+const lateConfirmation = 100 * time.Millisecond
+
 // confirmer owns one connection's positions and its status updates. The
 // reader (on new WAL) and the stream loop (ticks, kicks, heartbeats) both
 // confirm, so mu serialises them; pgconn's reader and writer sides are
@@ -62,6 +66,7 @@ func (c *confirmer) confirm(force bool) error {
 		h()
 	}
 	target := c.confirmed
+	checked := time.Now()
 	if pos := c.ceiling(c.received); pos > target && c.g.cfg.Allowed() {
 		target = pos
 	}
@@ -80,6 +85,12 @@ func (c *confirmer) confirm(force bool) error {
 		return fmt.Errorf("gate: send status update: %w", err)
 	}
 	c.sentAt = time.Now()
+	if late := c.sentAt.Sub(checked); target > c.confirmed && late > lateConfirmation {
+		// Frozen or starved between the lease check and the write: the
+		// lease may have expired in between. Nothing can be undone; say so.
+		c.g.log.Error("gate: confirmation sent long after its lease check; a commit may have been acknowledged after the lease expired",
+			"late_by", late, "position", target)
+	}
 	if target > c.confirmed {
 		c.confirmed = target
 		c.g.confirmed.Store(uint64(target))

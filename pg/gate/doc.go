@@ -54,11 +54,22 @@
 // position learned before the lease was lost is never confirmed after.
 // The one remaining window is the instant between that check and the
 // socket write: a process frozen exactly there sends one stale
-// confirmation when it thaws. Allowed must therefore turn false a safety
-// margin before the lease really expires (the daemon's lease check with a
-// margin larger than any plausible scheduling stall between two adjacent
-// Go statements, and the election waiting out the lease plus clock drift
-// before promoting), as for any lease.
+// confirmation when it thaws. The window is microseconds per
+// confirmation, so this is improbable, not impossible; the gate logs an
+// error when a confirmation went out long after its check, so that it is
+// at least not silent. Allowed must also turn false a safety margin
+// before the lease really expires (covering scheduling and GC stalls
+// between check and write, and clock drift, while the election waits out
+// the full lease before promoting), as for any lease.
+//
+// Its clock matters too: Go's monotonic clock (CLOCK_MONOTONIC) keeps
+// running through SIGSTOP but not through a system suspend (CLOCK_BOOTTIME
+// does), and a hypervisor may stop a paused VM's guest clock altogether. A
+// lease measured on a clock that stood still looks valid after the pause,
+// and no local clock can tell; like every lease, this one assumes clocks
+// that advance at a bounded rate, so a platform that freezes guest time
+// needs something external (fencing the VM, or a hypervisor that steps
+// the guest clock on resume before the guest runs).
 //
 // Not promised (PostgreSQL's documented limits of synchronous replication,
 // which apply to the gate as to any synchronous standby):

@@ -66,7 +66,11 @@ type Config struct {
 	AppName string
 	// Allowed is the lease check. The gate confirms WAL positions only
 	// while it returns true, and calls it immediately before every
-	// confirmation. Required: there is no safe default.
+	// confirmation, on the commit path: it must be cheap and must not
+	// block (an atomic load compared with the clock). It should turn false
+	// a safety margin before the lease expires, and its clock must not
+	// stand still while the host does (see doc.go). Required: there is no
+	// safe default.
 	Allowed func() bool
 	// Ceiling, when set, caps what may be confirmed (for the synchronous
 	// modes: the position enough replicas have flushed; see doc.go). Nil:
@@ -155,7 +159,9 @@ func (g *Gate) Connected() bool { return g.connected.Load() }
 
 // Kick asks the gate to re-check Allowed (and Ceiling) now instead of at
 // the next StatusInterval tick, e.g. right after the lease was renewed or
-// regained, or a replica's flush position advanced. It never blocks.
+// regained, or a replica's flush position advanced; while the gate is
+// disconnected it retries at once instead of finishing its backoff (call
+// it after starting PostgreSQL). It never blocks.
 func (g *Gate) Kick() {
 	select {
 	case g.kick <- struct{}{}:
@@ -194,6 +200,8 @@ func (g *Gate) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
+		case <-g.kick:
+			// The daemon knows better (e.g. it just restarted PostgreSQL).
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
