@@ -26,6 +26,16 @@ const electionKind = mesh.FirstHandlerKind
 // it has).
 const tickInterval = 100 * time.Millisecond
 
+// raft timing in ticks: a leader heartbeats every 300 ms and followers
+// campaign after 1-2 s of silence. Every election message opens a TCP
+// connection on memberlist's reliable channel, so heartbeats are the
+// largest part of an idle daemon's CPU; 300 ms keeps leader loss
+// detection well inside the lease TTL.
+const (
+	electionTicks  = 10
+	heartbeatTicks = 3
+)
+
 // role is what the election wants this node's PostgreSQL to be.
 type role int
 
@@ -170,6 +180,7 @@ func (f *failoverLoop) tick() {
 	if f.node == nil && !f.create() {
 		return
 	}
+	f.node.SetWallNow(time.Now().UnixMilli())
 	target := int64(f.now() / tickInterval)
 	for f.ticked < target {
 		f.ticked++
@@ -220,7 +231,7 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 // as a founding voter when expect_nodes daemons see each other, or as a
 // joiner that the coordinator adds later.
 func (f *failoverLoop) create() bool {
-	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log}}
+	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, ElectionTick: electionTicks, HeartbeatTick: heartbeatTicks, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log}}
 	if p, ok := f.store.Load(); ok {
 		cfg.Restart = p
 	} else {

@@ -28,7 +28,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 }
 
 // Formed reports whether every running node agrees on one healthy primary
-// and every other node is a healthy, streaming replica. It returns a reason
+// that holds its lease and every other node is a healthy, streaming
+// replica. It returns a reason
 // when not.
 func (c *Cluster) Formed(ctx context.Context) (Status, bool, string) {
 	var first Status
@@ -62,6 +63,14 @@ func (c *Cluster) Formed(ctx context.Context) (Status, bool, string) {
 				return first, false, fmt.Sprintf("%s sees %s as %s", n.Name, ns.Name, ns.Role)
 			case ns.NodeID != s.PrimaryNodeID && (ns.Role != "replica" || !ns.Streaming):
 				return first, false, fmt.Sprintf("%s sees %s as %s (streaming=%v)", n.Name, ns.Name, ns.Role, ns.Streaming)
+			}
+		}
+	}
+	// The primary must also hold its lease: /primary answers 200 only then.
+	for _, n := range c.Nodes {
+		if n.ID == first.PrimaryNodeID {
+			if code := StatusCode(ctx, "GET", n.APIURL()+"/primary"); code != 200 {
+				return first, false, fmt.Sprintf("%s's /primary answers %d (lease not held yet)", n.Name, code)
 			}
 		}
 	}
