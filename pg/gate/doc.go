@@ -130,7 +130,14 @@
 // allowed), not on a timer, so a commit's extra cost is one loopback
 // round trip plus the WAL sender's wake-up. StatusInterval (default 10 ms)
 // is only how often a withheld position is re-checked; Kick re-checks at
-// once (call it when the lease is renewed after a lapse).
+// once (call it when the lease is renewed after a lapse). Measured on a
+// 2-core machine over loopback, busy with other work (TestCommitLatency,
+// the gate in its own process): a single session's commit took
+// 60-330 µs more at the median; pgbench -c 4 ran 5-40% fewer
+// transactions per second, the gate process using about 0.13 of a core at
+// 1,100 commits/s (mostly system calls and Go scheduler wake-ups). A
+// commit that waited while withheld completes 4-8 ms after Allowed turns
+// true.
 //
 // # Synchronous modes (designed, not implemented here)
 //
