@@ -57,6 +57,7 @@ func Default() *Config {
 			MaxClockDriftPPM:    10000,
 			FailAfter:           Duration{500 * time.Millisecond},
 			PrimaryStartTimeout: Duration{10 * time.Second},
+			Fencing:             "lease",
 		},
 	}
 }

@@ -123,6 +123,10 @@ func managedParameter(name, value string) string {
 		return "managed by ramd, which points each standby at the current primary"
 	case "synchronous_standby_names":
 		return "managed by ramd, which decides which standbys are synchronous"
+	case "synchronous_commit":
+		if v := strings.ToLower(strings.TrimSpace(v)); v == "off" || v == "local" || pgBoolFalse(v) {
+			return "off or local would let commits skip the lease gate that fences an old primary ([failover] fencing); leave it on"
+		}
 	case "include", "include_dir", "include_if_exists":
 		return "a postgresql.conf directive, not a parameter; it would bypass these checks"
 	case "wal_level":

@@ -389,6 +389,9 @@ func (c *Config) validateFailover(p *problems) {
 	if f.LeaseTTL.Duration > 0 && f.LeaseTTL.Duration < 500*time.Millisecond {
 		p.add("failover.lease_ttl", "%v: must be at least 500ms (below that, scheduling delays alone end leases)", f.LeaseTTL.Duration)
 	}
+	if f.Fencing != "lease" && f.Fencing != "none" {
+		p.add("failover.fencing", "%q: must be lease or none", f.Fencing)
+	}
 	if f.MaxClockDriftPPM < 1 || f.MaxClockDriftPPM > 100000 {
 		p.add("failover.max_clock_drift_ppm", "%d: must be between 1 and 100000 (10%%)", f.MaxClockDriftPPM)
 	}

@@ -94,6 +94,7 @@ func TestValidateRules(t *testing.T) {
 		{"lease_ttl too short", func(c *Config) { c.Failover.LeaseTTL = ms(100); c.Failover.LeaseRenewInterval = ms(20) }, "failover.lease_ttl"},
 		{"renew over ttl/3", func(c *Config) { c.Failover.LeaseRenewInterval = ms(1000) }, "failover.lease_renew_interval"},
 		{"drift out of range", func(c *Config) { c.Failover.MaxClockDriftPPM = 0 }, "failover.max_clock_drift_ppm"},
+		{"fencing unknown", func(c *Config) { c.Failover.Fencing = "stonith" }, "failover.fencing"},
 		{"fail_after zero", func(c *Config) { c.Failover.FailAfter = ms(0) }, "failover.fail_after"},
 		{"primary_start_timeout zero", func(c *Config) { c.Failover.PrimaryStartTimeout = ms(0) }, "failover.primary_start_timeout"},
 

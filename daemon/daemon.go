@@ -55,6 +55,7 @@ type Daemon struct {
 	stopMode pg.StopMode
 
 	failover *failoverLoop
+	gate     gateRunner
 
 	ident       identity
 	resolved    bool // bootstrap decided: the data directory is ours to run
@@ -81,6 +82,7 @@ func New(opts Options) (*Daemon, error) {
 		reg = prometheus.NewRegistry()
 	}
 	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
+	d.gate.d = d
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,
@@ -94,6 +96,7 @@ func New(opts Options) (*Daemon, error) {
 		ReplicationUser:     cfg.PostgreSQL.ReplicationUser,
 		ReplicationPassword: cfg.PostgreSQL.ReplicationPassword,
 		Parameters:          cfg.PostgreSQL.Parameters,
+		Gate:                gateSettings(cfg.Failover.Fencing),
 		HBANetworks:         cfg.PostgreSQL.HBANetworks,
 		RunAsUser:           cfg.PostgreSQL.RunAsUser,
 		ConnectTimeout:      cfg.PostgreSQL.ConnectTimeout.Duration,
@@ -284,6 +287,7 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) 
 			d.log.Error("stopping PostgreSQL failed", "error", err)
 		}
 	}
+	d.gate.stop()
 	// PostgreSQL is down (fast shutdown, no crash recovery needed later):
 	// now give up the lease so the coordinator need not wait it out.
 	stopElection()

@@ -459,10 +459,13 @@ func (f *failoverLoop) neverBootstrapped() bool {
 
 // HoldsLease reports whether this node holds a valid primary lease now,
 // judged against the monotonic clock rather than the last tick.
-func (f *failoverLoop) HoldsLease() bool {
+func (f *failoverLoop) HoldsLease() bool { return f.holdsLeaseAt(time.Now()) }
+
+// holdsLeaseAt reports whether the lease is still valid at t.
+func (f *failoverLoop) holdsLeaseAt(t time.Time) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return !f.leaseUntil.IsZero() && time.Now().Before(f.leaseUntil)
+	return !f.leaseUntil.IsZero() && t.Before(f.leaseUntil)
 }
 
 // Snapshot returns the applied cluster state and the coordinator's phase.

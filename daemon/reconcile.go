@@ -50,6 +50,11 @@ func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
 				return
 			}
 			d.log.Info("promoted", "token", w.token, "took", time.Since(began).String())
+			// Start the lease gate now rather than at the next health
+			// check: commits on the new primary wait for it.
+			if d.cfg.Failover.Fencing == "lease" {
+				d.gate.update(d.check(ctx))
+			}
 			d.ensureSlots(ctx)
 		}
 	case wantReplica:

@@ -31,6 +31,9 @@ func (d *Daemon) step(ctx context.Context) error {
 	h := d.check(ctx)
 	d.publish(h)
 	d.metrics.UpdateCluster(d.cfg.Cluster.NodeID, d.mesh.Members(), h)
+	if d.cfg.Failover.Fencing == "lease" {
+		d.gate.update(h)
+	}
 
 	if !d.isResolved() {
 		return d.bootstrap(ctx, h)

@@ -216,3 +216,105 @@ func TestReplicaLossNoFailover(t *testing.T) {
 		t.Fatalf("failover happened: token %d→%d, primary %d", before.FencingToken, after.FencingToken, after.PrimaryNodeID)
 	}
 }
+
+// directWriter writes straight to one node, as a client that connected to
+// the old primary before it was cut off would.
+func directWriter(c *cluster.Cluster, n *cluster.Node, table string) *cluster.Writer {
+	w := c.NewWriter(table, 20*time.Millisecond)
+	w.DSN = n.DSN()
+	return w
+}
+
+// TestKillPrimaryDaemonOnly: kill -9 only the primary's daemon; its
+// PostgreSQL keeps running with clients connected. The lease gate stops
+// it from acknowledging commits, so there is never a second writable
+// primary, and the others fail over.
+func TestKillPrimaryDaemonOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := launch(t, 3, "")
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := waitWritable(t, c, 30*time.Second, nil)
+	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_direct (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := directWriter(c, old, "e2e_direct")
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	time.Sleep(time.Second)
+	if n := w.AcksAfter(time.Now().Add(-500*time.Millisecond), old.PGPort); n == 0 {
+		t.Fatal("the writer got no acknowledgement from the primary before the kill")
+	}
+	if err := old.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	newP := waitWritable(t, c, 30*time.Second, old)
+	if _, err := connect(t, ctx, newP).Exec(ctx, "INSERT INTO e2e_direct VALUES (-1)"); err != nil {
+		t.Fatalf("new primary %s does not take writes: %v", newP.Name, err)
+	}
+	t.Logf("daemon of %s killed; %s writable %.2f s later", old.Name, newP.Name, time.Since(killedAt).Seconds())
+	time.Sleep(2 * time.Second)
+	// The old PostgreSQL still runs, but its gate died with the daemon:
+	// not one commit may be acknowledged once the lease could have ended.
+	if n := w.AcksAfter(killedAt.Add(2*time.Second), old.PGPort); n > 0 {
+		t.Fatalf("old primary %s acknowledged %d writes after its lease expired", old.Name, n)
+	}
+	t.Logf("old primary acknowledged %d writes after the kill (all within the lease)", w.AcksAfter(killedAt, old.PGPort))
+}
+
+// TestFrozenPrimaryDaemon: SIGSTOP the primary's daemon for longer than
+// the lease while its PostgreSQL keeps running, then SIGCONT. No write is
+// acknowledged by the old primary after its lease expired, a new primary
+// takes writes, and on waking the old daemon fences before anything else
+// and rejoins as a replica.
+func TestFrozenPrimaryDaemon(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := launch(t, 3, "")
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := waitWritable(t, c, 30*time.Second, nil)
+	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_frozen (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := directWriter(c, old, "e2e_frozen")
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	time.Sleep(time.Second)
+	if err := old.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	newP := waitWritable(t, c, 30*time.Second, old)
+	if _, err := connect(t, ctx, newP).Exec(ctx, "INSERT INTO e2e_frozen VALUES (-1)"); err != nil {
+		t.Fatalf("new primary %s does not take writes: %v", newP.Name, err)
+	}
+	t.Logf("daemon of %s frozen; %s writable %.2f s later", old.Name, newP.Name, time.Since(stoppedAt).Seconds())
+	for time.Since(stoppedAt) < 5*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := old.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, func() string {
+		s, err := newP.Status(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		ns, _ := s.Node(old.ID)
+		if ns.Role != "replica" || !ns.Streaming {
+			return fmt.Sprintf("%s: role=%s streaming=%v", old.Name, ns.Role, ns.Streaming)
+		}
+		return ""
+	})
+	if n := w.AcksAfter(stoppedAt.Add(2*time.Second), old.PGPort); n > 0 {
+		t.Fatalf("old primary %s acknowledged %d writes after its lease expired", old.Name, n)
+	}
+	t.Logf("old primary acknowledged %d writes after the freeze (all within the lease), rejoined as a replica", w.AcksAfter(stoppedAt, old.PGPort))
+}

@@ -126,7 +126,10 @@ func (m *Manager) ensureRoles(ctx context.Context) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	// The statements below carry passwords: keep them out of the server
 	// log even if one fails (log_min_error_statement logs failing SQL).
-	if _, err := conn.Exec(ctx, "SET log_statement = 'none'; SET log_min_error_statement = 'panic'"); err != nil {
+	// synchronous_commit = local: with the lease gate configured, a commit
+	// waits for the daemon's confirmation, which needs the election this
+	// bootstrap comes before.
+	if _, err := conn.Exec(ctx, "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET synchronous_commit = 'local'"); err != nil {
 		return fmt.Errorf("pg: roles: %w", err)
 	}
 	if err := createRoleIfMissing(ctx, conn, m.cfg.ReplicationUser); err != nil {

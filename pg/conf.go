@@ -72,6 +72,17 @@ func (m *Manager) renderManagedConf(upstream []string) []byte {
 	kv("password_encryption", "'scram-sha-256'")
 	// stderr goes to log/postgresql.log through pg_ctl -l.
 	kv("logging_collector", "off")
+	if len(m.cfg.Gate) > 0 {
+		b.WriteString("# lease gate: commits wait for the ramd daemon's confirmation\n")
+		keys := make([]string, 0, len(m.cfg.Gate))
+		for k := range m.cfg.Gate {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			kv(k, confQuote(m.cfg.Gate[k]))
+		}
+	}
 	if len(upstream) > 0 {
 		b.WriteString("# upstream (set by ramd when cloning or on failover)\n")
 		for _, l := range upstream {
@@ -232,6 +243,8 @@ func (m *Manager) renderHBA() []byte {
 	b.WriteString("# Managed by ramd: rewritten on every start; edits are lost.\n")
 	b.WriteString("# TYPE  DATABASE     USER  ADDRESS  METHOD\n")
 	b.WriteString("local   all          all            trust\n")
+	// The daemon's lease gate streams over the socket (pg/gate).
+	b.WriteString("local   replication  all            trust\n")
 	repl := hbaQuote(m.cfg.ReplicationUser)
 	for _, n := range m.hbaNetworks() {
 		fmt.Fprintf(&b, "host    all          all  %s  scram-sha-256\n", n)

@@ -97,8 +97,13 @@ func TestRenderHBA(t *testing.T) {
 			trust = append(trust, l)
 		}
 	}
-	if len(trust) != 1 || !strings.HasPrefix(trust[0], "local") {
-		t.Errorf("trust must be on the socket only, got %q", trust)
+	if len(trust) != 2 {
+		t.Errorf("want trust for the socket's normal and replication connections only, got %q", trust)
+	}
+	for _, l := range trust {
+		if !strings.HasPrefix(l, "local") {
+			t.Errorf("trust must be on the socket only, got %q", l)
+		}
 	}
 	for _, n := range []string{"samenet", "10.0.0.0/8", "127.0.0.1/32", "::1/128"} {
 		for _, db := range []string{"all          all", "replication  replicator"} {

@@ -41,6 +41,11 @@ type Config struct {
 	// SSLMode is the libpq sslmode of connections to peers (slot creation,
 	// pg_basebackup, primary_conninfo). "" = libpq's default (prefer).
 	SSLMode string
+	// Gate, when set, is the managed synchronous-replication setup that
+	// makes commits on a primary wait for the daemon's lease gate
+	// (pg/gate.PrimarySettings): written into postgresql.ramd.conf on
+	// every node (standbys ignore it, a promoted standby has it at once).
+	Gate map[string]string
 	// StartTimeout bounds pg_ctl start/stop -w (crash recovery can be long);
 	// the context's deadline applies when sooner. 0 = 60s.
 	StartTimeout time.Duration

@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ramd/ramd/pg"
+	"github.com/ramd/ramd/pg/gate"
+)
+
+// gateMargin is taken off the lease before the gate confirms a commit: a
+// confirmation decided just before the lease ends must still reach
+// PostgreSQL before it ends (see pg/gate's doc on late confirmations).
+const gateMargin = 100 * time.Millisecond
+
+// gateRunner keeps the lease gate (pg/gate) streaming from the local
+// PostgreSQL while it runs as a primary, and stops it otherwise. With
+// [failover] fencing = "lease", the primary's synchronous_standby_names
+// names the gate, so every commit waits for a confirmation the gate gives
+// only while this daemon holds the lease: a frozen or dead daemon confirms
+// nothing, and its PostgreSQL acknowledges no more commits.
+type gateRunner struct {
+	d      *Daemon
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	g      *gate.Gate
+}
+
+// gateSettings is what every node's managed configuration carries when
+// fencing is on.
+func gateSettings(fencing string) map[string]string {
+	if fencing != "lease" {
+		return nil
+	}
+	return gate.PrimarySettings(gate.DefaultAppName, nil, "")
+}
+
+// update starts or stops the gate after a health check.
+func (r *gateRunner) update(h pg.Health) {
+	primary := h.Running && h.Accepting && !h.InRecovery
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case primary && r.cancel == nil:
+		c := r.d.cfg
+		g, err := gate.New(gate.Config{
+			ConnString: fmt.Sprintf("host=%s port=%d user=%s replication=true sslmode=disable application_name=%s",
+				c.PostgreSQL.SocketDirectory, c.PostgreSQL.Port, c.PostgreSQL.User, gate.DefaultAppName),
+			Allowed: r.allowed,
+			Logger:  r.d.log.With("component", "gate"),
+		})
+		if err != nil {
+			r.d.log.Error("cannot create the lease gate", "error", err)
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r.g, r.cancel, r.done = g, cancel, make(chan struct{})
+		done := r.done
+		go func() {
+			defer close(done)
+			_ = g.Run(ctx)
+		}()
+		r.d.log.Info("lease gate started: commits are acknowledged only while this node holds the lease")
+	case !primary && r.cancel != nil:
+		r.stopLocked()
+		r.d.log.Info("lease gate stopped: PostgreSQL is no longer a primary")
+	}
+}
+
+// allowed is the gate's check, made right before every confirmation: the
+// lease must still be valid gateMargin from now.
+func (r *gateRunner) allowed() bool {
+	return r.d.failover != nil && r.d.failover.holdsLeaseAt(time.Now().Add(gateMargin))
+}
+
+func (r *gateRunner) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopLocked()
+}
+
+func (r *gateRunner) stopLocked() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel, r.done, r.g = nil, nil, nil
+}
