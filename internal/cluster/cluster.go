@@ -43,6 +43,12 @@ type Options struct {
 	// Output receives each daemon's stdout and stderr (in addition to its
 	// log file) when set.
 	Output io.Writer
+	// Netns puts every node in its own network namespace (Linux, root,
+	// iproute2), on a bridge, with its own address 10.213.X.i (see
+	// netns.go), so that Node.Isolate can partition it. Every port is
+	// still distinct across nodes, so a port identifies a node. Default
+	// false: every node on 127.0.0.1.
+	Netns bool
 }
 
 // Node is one launched node.
@@ -57,9 +63,15 @@ type Node struct {
 	APIPort     int
 	MetricsPort int
 	MeshPort    int
-	cmd         *exec.Cmd
-	done        chan struct{}
-	c           *Cluster
+	// Addr is the address the node's mesh, API, metrics and PostgreSQL
+	// listen on: 127.0.0.1, or with Options.Netns the node's own address.
+	Addr string
+	// Netns is the node's network namespace ("" without Options.Netns).
+	Netns    string
+	hostVeth string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	c        *Cluster
 }
 
 // Cluster is a set of launched nodes.
@@ -68,6 +80,7 @@ type Cluster struct {
 	Password string
 	Nodes    []*Node
 	opts     Options
+	net      *network // with Options.Netns
 }
 
 // Prepare writes every node's config file without starting anything.
@@ -94,10 +107,24 @@ func Prepare(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c := &Cluster{Dir: opts.Dir, Password: opts.Password, opts: opts}
+	var netnsPorts []int
+	if opts.Netns && !opts.BasePorts {
+		// One draw, so that the ports are distinct across nodes: in
+		// separate namespaces a clash would not fail a bind, but
+		// writers tell nodes apart by port.
+		ports, err := FreePorts(4 * opts.Nodes)
+		if err != nil {
+			return nil, err
+		}
+		netnsPorts = ports
+	}
 	for i := 1; i <= opts.Nodes; i++ {
-		n := &Node{ID: i, Name: fmt.Sprintf("node%d", i), c: c}
+		n := &Node{ID: i, Name: fmt.Sprintf("node%d", i), Addr: "127.0.0.1", c: c}
 		if opts.BasePorts {
 			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = opts.PGBase+i-1, opts.APIBase+i-1, opts.MetricsBase+i-1, opts.MeshBase+i-1
+		} else if netnsPorts != nil {
+			p := netnsPorts[4*(i-1):]
+			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = p[0], p[1], p[2], p[3]
 		} else {
 			ports, err := FreePorts(4)
 			if err != nil {
@@ -115,8 +142,14 @@ func Prepare(opts Options) (*Cluster, error) {
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
+	if opts.Netns {
+		if err := c.setupNetwork(); err != nil {
+			return nil, err
+		}
+	}
 	for _, n := range c.Nodes {
 		if err := c.writeConfig(n); err != nil {
+			_ = c.teardownNetwork()
 			return nil, err
 		}
 	}
@@ -135,18 +168,21 @@ state_directory = "{{.N.StateDir}}"
 log_level = "{{.LogLevel}}"
 
 [mesh]
-bind_addr = "127.0.0.1"
+bind_addr = "{{.N.Addr}}"
+{{- if .Netns}}
+advertise_addr = "{{.N.Addr}}"
+{{- end}}
 bind_port = {{.N.MeshPort}}
 
 [api]
-host = "127.0.0.1"
+host = "{{.N.Addr}}"
 port = {{.N.APIPort}}
 
 [postgresql]
-host = "127.0.0.1"
+host = "{{.N.Addr}}"
 port = {{.N.PGPort}}
 password = "{{.Password}}"
-hba_networks = ["127.0.0.1/32"]
+hba_networks = ["{{.HBA}}"]
 
 [monitoring]
 prometheus_enabled = true
@@ -157,7 +193,11 @@ prometheus_port = {{.N.MetricsPort}}
 func (c *Cluster) writeConfig(n *Node) error {
 	var join []string
 	for _, m := range c.Nodes {
-		join = append(join, strconv.Quote(net.JoinHostPort("127.0.0.1", strconv.Itoa(m.MeshPort))))
+		join = append(join, strconv.Quote(net.JoinHostPort(m.Addr, strconv.Itoa(m.MeshPort))))
+	}
+	hba := "127.0.0.1/32"
+	if c.net != nil {
+		hba = c.net.cidr()
 	}
 	f, err := os.Create(n.ConfigPath)
 	if err != nil {
@@ -167,6 +207,7 @@ func (c *Cluster) writeConfig(n *Node) error {
 	err = configTemplate.Execute(f, map[string]any{
 		"N": n, "ClusterName": "demo", "Join": strings.Join(join, ", "), "Expect": len(c.Nodes),
 		"LogLevel": c.opts.LogLevel, "Password": c.Password, "Extra": c.opts.Extra,
+		"Netns": c.net != nil, "HBA": hba,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: write %s: %w", n.ConfigPath, err)
@@ -198,6 +239,12 @@ func (n *Node) Start() error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	cmd := exec.Command(n.c.opts.Binary, "start", "--foreground", "--config", n.ConfigPath)
+	if n.Netns != "" {
+		// ip netns exec enters the namespace and execs the daemon (no
+		// fork: the child's PID is the daemon's); its PostgreSQL
+		// inherits the namespace.
+		cmd = exec.Command("ip", "netns", "exec", n.Netns, n.c.opts.Binary, "start", "--foreground", "--config", n.ConfigPath)
+	}
 	var out io.Writer = logf
 	if n.c.opts.Output != nil {
 		out = io.MultiWriter(logf, n.c.opts.Output)
@@ -280,15 +327,18 @@ func (n *Node) Wait(ctx context.Context) error {
 }
 
 // APIURL is the node's REST base URL.
-func (n *Node) APIURL() string { return fmt.Sprintf("http://127.0.0.1:%d", n.APIPort) }
+func (n *Node) APIURL() string {
+	return "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort))
+}
 
 // DSN is a libpq connection string for the node's PostgreSQL.
 func (n *Node) DSN() string {
-	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=3", n.PGPort, n.c.Password)
+	return fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=3", n.Addr, n.PGPort, n.c.Password)
 }
 
 // Close stops every daemon (SIGTERM: PostgreSQL fast shutdown), then makes
-// sure no PostgreSQL it started is left running.
+// sure no PostgreSQL it started is left running, and with Options.Netns
+// removes the network (namespaces, veths, bridge).
 func (c *Cluster) Close() error {
 	var errs []error
 	for _, n := range c.Nodes {
@@ -300,6 +350,9 @@ func (c *Cluster) Close() error {
 		if err := n.StopPostgres(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.teardownNetwork(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -43,7 +43,7 @@ func (c *Cluster) NewWriter(table string, every time.Duration) *Writer {
 func (c *Cluster) MultiHostDSN() string {
 	var hosts, ports []string
 	for _, n := range c.Nodes {
-		hosts = append(hosts, "127.0.0.1")
+		hosts = append(hosts, n.Addr)
 		ports = append(ports, strconv.Itoa(n.PGPort))
 	}
 	return fmt.Sprintf("host=%s port=%s user=postgres password=%s dbname=postgres sslmode=disable connect_timeout=1 target_session_attrs=read-write",
