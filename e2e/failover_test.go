@@ -38,11 +38,7 @@ func crashPostgres(t *testing.T, n *cluster.Node) {
 func TestFailoverKillPrimary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := launch(t, 3, "")
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	old := waitWritable(t, c, 30*time.Second, nil)
+	c, old := formedPrimary(t, ctx)
 	before, err := old.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -121,11 +117,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 func TestPostgresCrashRestartsInPlace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := launch(t, 3, "")
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := waitWritable(t, c, 30*time.Second, nil)
+	c, p := formedPrimary(t, ctx)
 	before, err := p.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -175,11 +167,7 @@ func TestPostgresCrashRestartsInPlace(t *testing.T) {
 func TestReplicaLossNoFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := launch(t, 3, "")
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p := waitWritable(t, c, 30*time.Second, nil)
+	c, p := formedPrimary(t, ctx)
 	before, _ := p.Status(ctx)
 	var replica *cluster.Node
 	for _, n := range c.Nodes {
@@ -217,6 +205,35 @@ func TestReplicaLossNoFailover(t *testing.T) {
 	}
 }
 
+// formedPrimary forms a 3-node cluster and returns it with its writable
+// primary (the node holding the lease).
+func formedPrimary(t *testing.T, ctx context.Context) (*cluster.Cluster, *cluster.Node) {
+	t.Helper()
+	c := launch(t, 3, "")
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c, waitWritable(t, c, 30*time.Second, nil)
+}
+
+// primaryWithDirectWriter forms a 3-node cluster and starts a writer
+// connected straight to its primary, which has acknowledged writes when
+// this returns. The writer stops when ctx ends.
+func primaryWithDirectWriter(t *testing.T, ctx context.Context, table string) (*cluster.Cluster, *cluster.Node, *cluster.Writer) {
+	t.Helper()
+	c, old := formedPrimary(t, ctx)
+	if _, err := connect(t, ctx, old).Exec(ctx, fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY)", table)); err != nil {
+		t.Fatal(err)
+	}
+	w := directWriter(c, old, table)
+	go w.Run(ctx)
+	time.Sleep(time.Second)
+	if n := w.AcksAfter(time.Now().Add(-time.Second), old.PGPort); n == 0 {
+		t.Fatal("the writer got no acknowledgement from the primary")
+	}
+	return c, old, w
+}
+
 // directWriter writes straight to one node, as a client that connected to
 // the old primary before it was cut off would.
 func directWriter(c *cluster.Cluster, n *cluster.Node, table string) *cluster.Writer {
@@ -232,22 +249,7 @@ func directWriter(c *cluster.Cluster, n *cluster.Node, table string) *cluster.Wr
 func TestKillPrimaryDaemonOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := launch(t, 3, "")
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	old := waitWritable(t, c, 30*time.Second, nil)
-	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_direct (id int PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	w := directWriter(c, old, "e2e_direct")
-	wctx, wstop := context.WithCancel(ctx)
-	defer wstop()
-	go w.Run(wctx)
-	time.Sleep(time.Second)
-	if n := w.AcksAfter(time.Now().Add(-500*time.Millisecond), old.PGPort); n == 0 {
-		t.Fatal("the writer got no acknowledgement from the primary before the kill")
-	}
+	c, old, w := primaryWithDirectWriter(t, ctx, "e2e_direct")
 	if err := old.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -274,19 +276,7 @@ func TestKillPrimaryDaemonOnly(t *testing.T) {
 func TestFrozenPrimaryDaemon(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := launch(t, 3, "")
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	old := waitWritable(t, c, 30*time.Second, nil)
-	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_frozen (id int PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	w := directWriter(c, old, "e2e_frozen")
-	wctx, wstop := context.WithCancel(ctx)
-	defer wstop()
-	go w.Run(wctx)
-	time.Sleep(time.Second)
+	c, old, w := primaryWithDirectWriter(t, ctx, "e2e_frozen")
 	if err := old.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}

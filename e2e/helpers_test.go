@@ -29,12 +29,22 @@ func launch(t *testing.T, n int, extra string) *cluster.Cluster {
 // launchPrepared writes the cluster's config files without starting it.
 func launchPrepared(t *testing.T, n int, extra string) *cluster.Cluster {
 	t.Helper()
+	return prepare(t, cluster.Options{Nodes: n, Extra: extra})
+}
+
+// prepare writes a cluster's config files under a fresh directory and
+// registers its teardown (daemons, PostgreSQL, network, files), which
+// prints the daemons' logs when the test failed or RAMD_E2E_LOGS is set.
+func prepare(t *testing.T, opts cluster.Options) *cluster.Cluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ramd-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.Prepare(cluster.Options{Nodes: n, Dir: dir, Binary: ramdBin, Extra: extra, LogLevel: "debug"})
+	opts.Dir, opts.Binary, opts.LogLevel = dir, ramdBin, "debug"
+	c, err := cluster.Prepare(opts)
 	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -32,26 +32,7 @@ func needRoot(t *testing.T) {
 // fails or panics.
 func launchNetns(t *testing.T, n int, extra string) *cluster.Cluster {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ramd-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cluster.Prepare(cluster.Options{Nodes: n, Dir: dir, Binary: ramdBin, Extra: extra, LogLevel: "debug", Netns: true})
-	if err != nil {
-		os.RemoveAll(dir)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("stopping the cluster: %v", err)
-		}
-		if t.Failed() || os.Getenv("RAMD_E2E_LOGS") != "" {
-			for _, node := range c.Nodes {
-				dumpLog(t, node.LogPath)
-			}
-		}
-		os.RemoveAll(dir)
-	})
+	c := prepare(t, cluster.Options{Nodes: n, Extra: extra, Netns: true})
 	seen := map[int]string{}
 	for _, node := range c.Nodes {
 		// Writers tell nodes apart by inet_server_port().
