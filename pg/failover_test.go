@@ -98,10 +98,15 @@ func requireStreamingFrom(t *testing.T, ctx context.Context, n, up *node, tli ui
 	if err := n.m.WaitStreaming(wctx); err != nil {
 		t.Fatalf("%s: WaitStreaming: %v", n.name, err)
 	}
-	h := n.m.Check(ctx)
-	if !h.InRecovery || !h.Streaming || h.Timeline != tli || h.UpstreamPort != up.cfg.Port {
-		t.Fatalf("%s: Check = %+v, want streaming from port %d on timeline %d", n.name, h, up.cfg.Port, tli)
-	}
+	// The receiver's timeline follows the upstream's history a moment
+	// after streaming starts.
+	waitFor(t, 15*time.Second, n.name+" streams from "+up.name+" on the new timeline", func() error {
+		h := n.m.Check(ctx)
+		if !h.InRecovery || !h.Streaming || h.Timeline != tli || h.UpstreamPort != up.cfg.Port {
+			return fmt.Errorf("Check = %+v, want streaming from port %d on timeline %d", h, up.cfg.Port, tli)
+		}
+		return nil
+	})
 	waitFor(t, 15*time.Second, up.name+" lists "+n.name, func() error {
 		return standbyRow(up.m.Check(ctx), n.name, "streaming")
 	})

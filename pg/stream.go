@@ -30,19 +30,34 @@ var divergenceMessages = [][]byte{
 	[]byte("is ahead of the WAL flush position of this server"),
 }
 
-// WaitStreaming waits until the server is a standby whose WAL receiver is
-// streaming, polling Check every 100 ms, until ctx is done. It fails early,
-// with ErrDiverged, as soon as the server log (since the last start by this
-// Manager) shows that the server cannot follow its upstream's timeline.
+// streamingSettle is how long the WAL receiver must keep streaming before
+// WaitStreaming believes it.
+const streamingSettle = 500 * time.Millisecond
+
+// WaitStreaming waits until the server is a standby whose WAL receiver has
+// been streaming for streamingSettle, polling Check every 100 ms, until ctx
+// is done. It fails early, with ErrDiverged, as soon as the server log
+// (since the last start by this Manager) shows that the server cannot
+// follow its upstream's timeline.
 func (m *Manager) WaitStreaming(ctx context.Context) error {
 	var last Health
+	var since time.Time
 	for {
 		last = m.Check(ctx)
-		if last.Streaming && last.InRecovery {
-			return nil
-		}
 		if line := m.divergenceInLog(); line != "" {
 			return fmt.Errorf("pg: %w: %s", ErrDiverged, line)
+		}
+		// The WAL receiver reports "streaming" as soon as it connects,
+		// before it has compared timelines with the upstream: a diverged
+		// server shows it for a moment, then logs the fork and stops.
+		// Only a streaming state that lasts counts.
+		switch {
+		case !last.Streaming || !last.InRecovery:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= streamingSettle:
+			return nil
 		}
 		select {
 		case <-ctx.Done():
