@@ -245,6 +245,9 @@ loop:
 			runErr = fmt.Errorf("daemon: API server: %w", err)
 			break loop
 		case <-tick.C:
+		case <-d.failover.wantChanged:
+			// The election changed this node's role: act now, not at the
+			// next health check (it is on the failover's critical path).
 		case <-changes:
 			// A peer's state changed: bootstrap wants to react at once
 			// rather than at the next tick; afterwards the tick suffices.

@@ -76,6 +76,9 @@ type failoverLoop struct {
 	sendMu sync.Mutex
 	queues map[uint64]chan []byte
 
+	// wantChanged wakes the daemon's loop when want changes.
+	wantChanged chan struct{}
+
 	mu         sync.RWMutex
 	want       desired
 	state      election.ClusterState
@@ -110,6 +113,7 @@ func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
 	f := &failoverLoop{
 		d: d, log: d.log.With("component", "election"), store: st, det: det, lease: lease,
 		inbox: make(chan election.Message, 1024), start: time.Now(), queues: map[uint64]chan []byte{},
+		wantChanged: make(chan struct{}, 1),
 	}
 	_, f.hadState = st.Load()
 	if err := d.mesh.RegisterHandler(electionKind, f.receive); err != nil {
@@ -371,6 +375,11 @@ func (f *failoverLoop) fence(ctx context.Context, a election.Action) {
 func (f *failoverLoop) act(a election.Action) {
 	f.log.Info("election action", "action", a.String(), "node_id", f.d.cfg.Cluster.NodeID)
 	switch a.Kind {
+	case election.ActLeaseAcquired:
+		// A promotion waits for the lease: reconcile as soon as it is
+		// held (publish first, so HoldsLease sees it).
+		f.publish(f.node.State())
+		f.wake()
 	case election.ActPromote:
 		f.setWant(desired{role: wantPrimary, token: a.Token, reason: a.Reason})
 	case election.ActDemote, election.ActFollow:
@@ -426,6 +435,15 @@ func (f *failoverLoop) setWant(w desired) {
 	f.mu.Unlock()
 	if changed {
 		f.log.Info("desired role changed", "role", w.role.String(), "token", w.token, "primary", w.primaryID, "reason", w.reason)
+		f.wake()
+	}
+}
+
+// wake tells the daemon's loop to reconcile now.
+func (f *failoverLoop) wake() {
+	select {
+	case f.wantChanged <- struct{}{}:
+	default:
 	}
 }
 
