@@ -11,22 +11,9 @@ import (
 	"github.com/ramd/ramd/pg"
 )
 
-// localRole derives this node's role from its last health check: primary
-// only when the server answers and is out of recovery; replica when a
-// running server is in recovery (even before it accepts connections);
-// unknown otherwise, because a stopped server's last in_recovery value says
-// nothing about what it is now.
-func localRole(h pg.Health) mesh.Role {
-	switch {
-	case !h.Running:
-		return mesh.RoleUnknown
-	case h.InRecovery:
-		return mesh.RoleReplica
-	case h.Accepting:
-		return mesh.RolePrimary
-	}
-	return mesh.RoleUnknown
-}
+// localRole is this node's role by pg.Health.Role, the one rule every
+// component reports.
+func localRole(h pg.Health) mesh.Role { return mesh.Role(h.Role()) }
 
 func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	// Answering at all is the point: the daemon is up and serving.

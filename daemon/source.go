@@ -57,16 +57,7 @@ func (d *Daemon) nodeState(h pg.Health, ds mesh.DataState, sysid uint64, members
 	return s
 }
 
-func roleOf(h pg.Health) mesh.Role {
-	switch {
-	case !h.Running || !h.Accepting:
-		return mesh.RoleUnknown
-	case h.InRecovery:
-		return mesh.RoleReplica
-	default:
-		return mesh.RolePrimary
-	}
-}
+func roleOf(h pg.Health) mesh.Role { return mesh.Role(h.Role()) }
 
 // primaryOf returns the state of the alive primary with the highest
 // timeline, other than self.

@@ -221,22 +221,9 @@ func (m *Metrics) UpdateCluster(self int, members []mesh.Member, local pg.Health
 	m.lagBytes.Set(float64(lagBytes))
 }
 
-// localRole derives the role from a local health check. It mirrors the api
-// package's rule (kept separate so that metrics does not import api):
-// primary only when the server answers and is out of recovery; replica when
-// a running server is in recovery; unknown otherwise (a stopped server's
-// last in_recovery value says nothing about what it is now).
-func localRole(h pg.Health) mesh.Role {
-	switch {
-	case !h.Running:
-		return mesh.RoleUnknown
-	case h.InRecovery:
-		return mesh.RoleReplica
-	case h.Accepting:
-		return mesh.RolePrimary
-	}
-	return mesh.RoleUnknown
-}
+// localRole is this node's role by pg.Health.Role, the one rule every
+// component reports.
+func localRole(h pg.Health) mesh.Role { return mesh.Role(h.Role()) }
 
 func boolFloat(b bool) float64 {
 	if b {

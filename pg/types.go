@@ -60,3 +60,20 @@ type Standby struct {
 	FlushLagSeconds  float64 `json:"flush_lag_seconds"`
 	ReplayLagSeconds float64 `json:"replay_lag_seconds"`
 }
+
+// Role names what a checked server is, as the gossip, the API and the
+// metrics report it: "primary" only when it answers and is out of
+// recovery; "replica" when a running server is in recovery (even before it
+// accepts connections); "unknown" otherwise, because a stopped server's
+// last in_recovery value says nothing about what it is now.
+func (h Health) Role() string {
+	switch {
+	case !h.Running:
+		return "unknown"
+	case h.InRecovery:
+		return "replica"
+	case h.Accepting:
+		return "primary"
+	}
+	return "unknown"
+}
