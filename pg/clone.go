@@ -200,18 +200,11 @@ func dropInactiveSlot(ctx context.Context, conn *pgx.Conn, slot string) error {
 // reloads it (PostgreSQL 13+ reconnects the WAL receiver without a
 // restart). It does not create or remove standby.signal.
 func (m *Manager) SetPrimary(ctx context.Context, src Endpoint, slot, appName string) error {
-	if err := errors.Join(src.validate(), validSlot(slot), validAppName(appName)); err != nil {
-		return err
-	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	st, err := m.DataState()
+	unlock, err := m.beginFollow("set primary", src, slot, appName)
 	if err != nil {
 		return err
 	}
-	if st != StateInitialized {
-		return fmt.Errorf("pg: set primary: %s holds no cluster", m.cfg.DataDir)
-	}
+	defer unlock()
 	if err := m.writeManagedConf(m.upstreamLines(src, slot, appName)); err != nil {
 		return err
 	}

@@ -34,18 +34,11 @@ const (
 // A primary that must stop writing at once (lease lost) is fenced first:
 // Demote's fast shutdown can still commit what is in flight.
 func (m *Manager) Demote(ctx context.Context, src Endpoint, slot, appName string) error {
-	if err := errors.Join(src.validate(), validSlot(slot), validAppName(appName)); err != nil {
-		return err
-	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	st, err := m.DataState()
+	unlock, err := m.beginFollow("demote", src, slot, appName)
 	if err != nil {
 		return err
 	}
-	if st != StateInitialized {
-		return fmt.Errorf("pg: demote: %s holds no cluster", m.cfg.DataDir)
-	}
+	defer unlock()
 	t0 := time.Now()
 	if m.running() {
 		if standby, err := m.inRecovery(ctx); err == nil && standby && fileExists(m.dataPath(standbySignal)) {
@@ -117,4 +110,23 @@ func (m *Manager) inRecovery(ctx context.Context) (bool, error) {
 	var rec bool
 	err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&rec)
 	return rec, err
+}
+
+// beginFollow starts an operation that makes this server follow src: it
+// checks the arguments, takes the operations lock (the caller runs the
+// returned unlock) and requires a data directory that holds a cluster.
+func (m *Manager) beginFollow(op string, src Endpoint, slot, appName string) (func(), error) {
+	if err := errors.Join(src.validate(), validSlot(slot), validAppName(appName)); err != nil {
+		return nil, err
+	}
+	m.opMu.Lock()
+	st, err := m.DataState()
+	if err == nil && st != StateInitialized {
+		err = fmt.Errorf("pg: %s: %s holds no cluster", op, m.cfg.DataDir)
+	}
+	if err != nil {
+		m.opMu.Unlock()
+		return nil, err
+	}
+	return m.opMu.Unlock, nil
 }

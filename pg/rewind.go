@@ -44,21 +44,14 @@ import (
 // Whatever fails, the directory is left with standby.signal, so it never
 // comes up as a second primary. When Rewind fails the caller uses Reclone.
 func (m *Manager) Rewind(ctx context.Context, src Endpoint, slot, appName string) error {
-	if err := errors.Join(src.validate(), validSlot(slot), validAppName(appName)); err != nil {
-		return err
-	}
 	if !isExecutable(filepath.Join(m.cfg.BinDir, "pg_rewind")) {
 		return fmt.Errorf("pg: rewind: pg_rewind missing in %s: %s", m.cfg.BinDir, installHint)
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
-	st, err := m.DataState()
+	unlock, err := m.beginFollow("rewind", src, slot, appName)
 	if err != nil {
 		return err
 	}
-	if st != StateInitialized {
-		return fmt.Errorf("pg: rewind: %s holds no cluster", m.cfg.DataDir)
-	}
+	defer unlock()
 	t0 := time.Now()
 	if m.running() {
 		if err := m.stop(ctx, StopFast); err != nil {
