@@ -126,15 +126,23 @@ func checkpointTimeline(t *testing.T, ctx context.Context, n *node) int32 {
 	return tli
 }
 
+// streamingPair starts primary node1 and its streaming standby node2, with
+// a table t holding one row that the standby has received.
+func streamingPair(t *testing.T, ctx context.Context, row string) (p, s *node) {
+	t.Helper()
+	p = newPrimary(t, ctx, "node1")
+	s = newStandby(t, ctx, "node2", p)
+	p.exec(t, ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('"+row+"')")
+	s.waitRows(t, ctx, row)
+	return p, s
+}
+
 func TestPromoteAndFence(t *testing.T) {
 	requireServer(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := newPrimary(t, ctx, "node1")
-	s := newStandby(t, ctx, "node2", p)
-	p.exec(t, ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('before')")
-	s.waitRows(t, ctx, "before")
+	p, s := streamingPair(t, ctx, "before")
 
 	if err := p.m.Promote(ctx); !errors.Is(err, pg.ErrNotStandby) || !strings.HasPrefix(err.Error(), "pg: promote:") {
 		t.Errorf("Promote of a primary: %v", err)
@@ -193,10 +201,7 @@ func TestDemoteAfterCleanSwitch(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p := newPrimary(t, ctx, "node1")
-	s := newStandby(t, ctx, "node2", p)
-	p.exec(t, ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('before')")
-	s.waitRows(t, ctx, "before")
+	p, s := streamingPair(t, ctx, "before")
 
 	// Clean switch: the old primary stops (fast: its shutdown checkpoint
 	// reaches the standby) before the standby is promoted.
@@ -259,10 +264,7 @@ func TestRewindAndReclone(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	p := newPrimary(t, ctx, "node1")
-	s := newStandby(t, ctx, "node2", p)
-	p.exec(t, ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('common')")
-	s.waitRows(t, ctx, "common")
+	p, s := streamingPair(t, ctx, "common")
 
 	if err := s.m.Promote(ctx); err != nil {
 		t.Fatalf("Promote: %v", err)
