@@ -25,15 +25,6 @@ func findMember(t *testing.T, ms []Member, name string) Member {
 	return Member{}
 }
 
-func hasMember(ms []Member, name string) bool {
-	for _, m := range ms {
-		if m.State.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 func TestViewSetLocalStamps(t *testing.T) {
 	v := testView()
 	if v.local.Version != 0 || v.local.StartedAt != t0.UnixNano() {

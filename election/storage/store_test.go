@@ -45,11 +45,6 @@ func model(p *election.Persisted, rd election.Ready) {
 	}
 }
 
-func clonePersisted(p election.Persisted) election.Persisted {
-	p.Entries = slices.Clone(p.Entries)
-	return p
-}
-
 func equalPersisted(t *testing.T, got, want *election.Persisted) {
 	t.Helper()
 	if !proto.Equal(got.HardState, want.HardState) {

@@ -47,5 +47,3 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(h)
 }
 
-// Discard is a logger that drops everything (for tests).
-func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
