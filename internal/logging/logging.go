@@ -46,4 +46,3 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	})
 	return slog.New(h)
 }
-
