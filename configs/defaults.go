@@ -52,12 +52,15 @@ func Default() *Config {
 			MetricsInterval:   Duration{15 * time.Second},
 		},
 		Failover: FailoverConfig{
-			LeaseTTL:            Duration{2 * time.Second},
-			LeaseRenewInterval:  Duration{500 * time.Millisecond},
-			MaxClockDriftPPM:    10000,
-			FailAfter:           Duration{500 * time.Millisecond},
-			PrimaryStartTimeout: Duration{10 * time.Second},
-			Fencing:             "lease",
+			LeaseTTL:             Duration{2 * time.Second},
+			LeaseRenewInterval:   Duration{500 * time.Millisecond},
+			MaxClockDriftPPM:     10000,
+			FailAfter:            Duration{500 * time.Millisecond},
+			PrimaryStartTimeout:  Duration{10 * time.Second},
+			Fencing:              "lease",
+			SynchronousMode:      "off",
+			SynchronousNodeCount: 1,
+			MaximumLagOnFailover: 1 << 20,
 		},
 	}
 }

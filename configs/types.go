@@ -281,4 +281,27 @@ type FailoverConfig struct {
 	// loopback. "none": the daemon fences PostgreSQL when its lease ends,
 	// which needs the daemon alive. Default: "lease".
 	Fencing string `toml:"fencing"`
+	// SynchronousMode bounds which commits may be lost at failover.
+	// "off": asynchronous replication; a failover may lose the commits the
+	// promoted replica had not received (bounded by
+	// maximum_lag_on_failover). "quorum": a commit is acknowledged only
+	// once synchronous_node_count of the healthy replicas flushed it, and
+	// a failover promotes only a replica that provably holds every
+	// acknowledged commit; when no replica is healthy at all the primary
+	// falls back to asynchronous commits rather than stop writes. "strict":
+	// as quorum, but never falls back: with fewer than
+	// synchronous_node_count healthy replicas commits wait. Needs fencing =
+	// "lease" (the lease gate enforces the quorum). Costs one replica
+	// round trip per commit. Default: "off".
+	SynchronousMode string `toml:"synchronous_mode"`
+	// SynchronousNodeCount is k: how many replicas must flush a commit
+	// before it is acknowledged in the synchronous modes. Higher survives
+	// more simultaneous losses; every commit waits for the k-th fastest
+	// replica. In quorum mode k is lowered to the number of healthy
+	// replicas when fewer remain. Default: 1.
+	SynchronousNodeCount int `toml:"synchronous_node_count"`
+	// MaximumLagOnFailover (bytes): a replica further than this behind the
+	// most advanced reported replica is not promoted. 0 disables the check.
+	// Default: 1048576 (1 MiB), as Patroni.
+	MaximumLagOnFailover int `toml:"maximum_lag_on_failover"`
 }

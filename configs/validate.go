@@ -392,6 +392,20 @@ func (c *Config) validateFailover(p *problems) {
 	if f.Fencing != "lease" && f.Fencing != "none" {
 		p.add("failover.fencing", "%q: must be lease or none", f.Fencing)
 	}
+	switch f.SynchronousMode {
+	case "off", "quorum", "strict":
+	default:
+		p.add("failover.synchronous_mode", "%q: must be off, quorum or strict", f.SynchronousMode)
+	}
+	if f.SynchronousMode != "off" && f.Fencing == "none" {
+		p.add("failover.synchronous_mode", "%q needs fencing = \"lease\": the lease gate is what holds commits until synchronous_node_count replicas flushed them", f.SynchronousMode)
+	}
+	if f.SynchronousNodeCount < 1 || f.SynchronousNodeCount > 8 {
+		p.add("failover.synchronous_node_count", "%d: must be between 1 and 8", f.SynchronousNodeCount)
+	}
+	if f.MaximumLagOnFailover < 0 {
+		p.add("failover.maximum_lag_on_failover", "%d: must be 0 (no check) or a positive number of bytes", f.MaximumLagOnFailover)
+	}
 	if f.MaxClockDriftPPM < 1 || f.MaxClockDriftPPM > 100000 {
 		p.add("failover.max_clock_drift_ppm", "%d: must be between 1 and 100000 (10%%)", f.MaxClockDriftPPM)
 	}

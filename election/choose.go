@@ -80,6 +80,17 @@ type SyncState struct {
 	Mode    SyncMode `json:"mode,omitempty"`
 	Members []uint64 `json:"members,omitempty"`
 	NumSync int      `json:"num_sync,omitempty"`
+	// Token, on a SetSync command, is the fencing token of the primary
+	// that proposed it: the command is refused if another primary has
+	// taken over by the time it commits (its set described the old
+	// primary's standbys). Not kept in ClusterState.
+	Token uint64 `json:"token,omitempty"`
+	// Version counts the SetSync commands applied so far (in
+	// ClusterState). On a SetSync command it is the version the proposal
+	// was based on: it applies only if no other SetSync applied since
+	// (compare-and-swap), so that a late or repeated proposal never
+	// replaces a newer setting. See PlanSync.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // Enabled reports whether the mode bounds acknowledged commits (quorum or

@@ -229,7 +229,7 @@ func (n *Node) coordinate() {
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old)})
+		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.cfg.MaximumLagOnFailover})
 		if !ch.OK {
 			if ch.Reason != f.waiting {
 				f.waiting = ch.Reason

@@ -36,6 +36,9 @@ type Config struct {
 	// SetSync (synchronous_mode is a cluster-wide dynamic setting, and
 	// every coordinator must apply the same rule at failover).
 	Sync *SyncState
+	// MaximumLagOnFailover (bytes): the coordinator does not promote a
+	// replica further than this behind the most advanced one. 0: no check.
+	MaximumLagOnFailover uint64
 	// Restart is the persisted state of a restarting node (nil: fresh).
 	Restart *Persisted
 	// Logger receives raft's own log; nil discards it.
@@ -219,6 +222,9 @@ func (n *Node) Now() time.Duration { return n.now }
 
 // State returns a copy of the applied cluster state.
 func (n *Node) State() ClusterState { return n.state.Clone() }
+
+// Members are the raft group's voters and learners.
+func (n *Node) Members() []uint64 { return n.members() }
 
 // IsLeader reports whether this node is the raft leader (the coordinator).
 func (n *Node) IsLeader() bool { return n.rn.BasicStatus().RaftState == raft.StateLeader }

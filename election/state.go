@@ -134,7 +134,15 @@ func (s *ClusterState) Apply(c Command) error {
 	case CmdSetMaintenance:
 		s.Maintenance = c.Maintenance.On
 	case CmdSetSync:
+		if t := c.Sync.Token; t != 0 && t != s.Token {
+			return fmt.Errorf("%w: set-sync proposed under token %d, applied token is %d", ErrStaleToken, t, s.Token)
+		}
+		if c.Sync.Version != s.Sync.Version {
+			return fmt.Errorf("%w: set-sync based on version %d, applied version is %d", ErrRejected, c.Sync.Version, s.Sync.Version)
+		}
+		v := s.Sync.Version
 		s.Sync = c.Sync.normalized()
+		s.Sync.Version = v + 1
 	case CmdSwitchover:
 		if c.Switchover.Clear {
 			s.Switchover = nil
