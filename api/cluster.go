@@ -48,6 +48,12 @@ type clusterStatus struct {
 	CoordinatorNodeID int    `json:"coordinator_node_id"`
 	FailoverPhase     string `json:"failover_phase,omitempty"`
 	Maintenance       bool   `json:"maintenance"`
+	// Synchronous replication as the cluster records it: a failover
+	// promotes only a replica holding every commit that
+	// synchronous_node_count of synchronous_standbys acknowledged.
+	SynchronousMode      string `json:"synchronous_mode"`
+	SynchronousStandbys  []int  `json:"synchronous_standbys"`
+	SynchronousNodeCount int    `json:"synchronous_node_count"`
 }
 
 func (v *view) nodeStatus(m *mesh.Member) nodeStatus {
@@ -95,6 +101,13 @@ func (s *server) clusterStatus(v *view) clusterStatus {
 	if es, ok := s.src.(ElectionSource); ok {
 		e := es.Election()
 		cs.FencingToken, cs.CoordinatorNodeID, cs.FailoverPhase, cs.Maintenance = e.Token, e.CoordinatorNodeID, e.Phase, e.Maintenance
+		cs.SynchronousMode, cs.SynchronousStandbys, cs.SynchronousNodeCount = e.SyncMode, e.SyncStandbys, e.SyncCount
+		if cs.SynchronousMode == "" {
+			cs.SynchronousMode = "off"
+		}
+		if cs.SynchronousStandbys == nil {
+			cs.SynchronousStandbys = []int{}
+		}
 		if e.Bootstrapped {
 			// The replicated decision names the primary; report it only
 			// while that node is alive and serves as primary, so a load

@@ -58,6 +58,13 @@ type ElectionInfo struct {
 	CoordinatorNodeID int
 	Phase             string
 	Maintenance       bool
+	// SyncMode is the applied synchronous mode ("off", "quorum",
+	// "strict"); SyncStandbys the node ids of which SyncCount must flush a
+	// commit before it is acknowledged (empty: every member but the
+	// primary).
+	SyncMode     string
+	SyncStandbys []int
+	SyncCount    int
 }
 
 // NodeInfo is static information about this daemon.

@@ -282,6 +282,14 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) 
 	d.log.Info("shutting down: stopping PostgreSQL (fast) and leaving the mesh")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The gate goes first: PostgreSQL's shutdown waits until every
+	// connected WAL receiver confirmed the shutdown checkpoint, and in the
+	// synchronous modes the gate confirms only what the replicas flushed,
+	// which it learns over a SQL connection the shutdown has just
+	// terminated. Without the gate no commit is acknowledged any more
+	// (the fast shutdown ends the sessions waiting for one), which is also
+	// the safe way round.
+	d.gate.stop()
 	if _, running := d.pg.Running(); running {
 		d.mu.RLock()
 		mode := d.stopMode
@@ -290,7 +298,6 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) 
 			d.log.Error("stopping PostgreSQL failed", "error", err)
 		}
 	}
-	d.gate.stop()
 	// PostgreSQL is down (fast shutdown, no crash recovery needed later):
 	// now give up the lease so the coordinator need not wait it out.
 	stopElection()

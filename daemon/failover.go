@@ -93,6 +93,11 @@ type failoverLoop struct {
 	// as one; releasedToken: the token it gave up.
 	unservedSince time.Time
 	releasedToken uint64
+
+	// syncInFlight is the SetSync proposal that may still apply;
+	// syncReason the last plan's reason (logged when it changes).
+	syncInFlight *syncProposal
+	syncReason   string
 }
 
 func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
@@ -198,6 +203,7 @@ func (f *failoverLoop) tick() {
 	}
 	f.observe(st, members)
 	f.checkSelf(st)
+	f.planSync(st, members)
 	f.publish(st)
 }
 
@@ -235,7 +241,13 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 // as a founding voter when expect_nodes daemons see each other, or as a
 // joiner that the coordinator adds later.
 func (f *failoverLoop) create() bool {
-	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, ElectionTick: electionTicks, HeartbeatTick: heartbeatTicks, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log}}
+	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, ElectionTick: electionTicks, HeartbeatTick: heartbeatTicks, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log},
+		MaximumLagOnFailover: uint64(f.d.cfg.Failover.MaximumLagOnFailover)}
+	if m := f.d.cfg.Failover.SynchronousMode; m != "off" {
+		// Bootstrap promises k of every member; the first primary's plan
+		// narrows it to its streaming standbys.
+		cfg.Sync = &election.SyncState{Mode: election.SyncMode(m), NumSync: f.d.cfg.Failover.SynchronousNodeCount}
+	}
 	if p, ok := f.store.Load(); ok {
 		cfg.Restart = p
 	} else {

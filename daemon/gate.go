@@ -27,6 +27,10 @@ type gateRunner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	g      *gate.Gate
+	// sr enforces the synchronous modes (nil when synchronous_mode = off).
+	sr *syncRep
+	// closed: stop was called (daemon shutdown); the gate stays stopped.
+	closed bool
 }
 
 // gateSettings is what every node's managed configuration carries when
@@ -44,12 +48,20 @@ func (r *gateRunner) update(h pg.Health) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
+	case r.closed:
 	case primary && r.cancel == nil:
 		c := r.d.cfg
+		var sr *syncRep
+		var ceiling func(gate.LSN) gate.LSN
+		if c.Failover.SynchronousMode != "off" {
+			sr = newSyncRep(r.d.log.With("component", "syncrep"), r.d.pg.ConnString())
+			ceiling = sr.ceiling
+		}
 		g, err := gate.New(gate.Config{
 			ConnString: fmt.Sprintf("host=%s port=%d user=%s replication=true sslmode=disable application_name=%s",
 				c.PostgreSQL.SocketDirectory, c.PostgreSQL.Port, c.PostgreSQL.User, gate.DefaultAppName),
 			Allowed: r.allowed,
+			Ceiling: ceiling,
 			// New WAL is confirmed the moment it arrives; the interval only
 			// re-checks positions held back while the lease was not valid.
 			// 10 ms (the gate's default) costs 100 wake-ups a second on an
@@ -63,11 +75,17 @@ func (r *gateRunner) update(h pg.Health) {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		r.g, r.cancel, r.done = g, cancel, make(chan struct{})
+		r.g, r.cancel, r.done, r.sr = g, cancel, make(chan struct{}), sr
 		done := r.done
+		var wg sync.WaitGroup
+		if sr != nil {
+			sr.kick = g.Kick
+			wg.Go(func() { sr.run(ctx) })
+		}
+		wg.Go(func() { _ = g.Run(ctx) })
 		go func() {
-			defer close(done)
-			_ = g.Run(ctx)
+			wg.Wait()
+			close(done)
 		}()
 		r.d.log.Info("lease gate started: commits are acknowledged only while this node holds the lease")
 	case !primary && r.cancel != nil:
@@ -82,9 +100,11 @@ func (r *gateRunner) allowed() bool {
 	return r.d.failover != nil && r.d.failover.holdsLeaseAt(time.Now().Add(gateMargin))
 }
 
+// stop stops the gate for good (daemon shutdown).
 func (r *gateRunner) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	r.stopLocked()
 }
 
@@ -94,5 +114,12 @@ func (r *gateRunner) stopLocked() {
 	}
 	r.cancel()
 	<-r.done
-	r.cancel, r.done, r.g = nil, nil, nil
+	r.cancel, r.done, r.g, r.sr = nil, nil, nil, nil
+}
+
+// syncRep is the running synchronous replication watcher, if any.
+func (r *gateRunner) syncRep() *syncRep {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sr
 }

@@ -148,8 +148,15 @@ func (d *Daemon) Election() api.ElectionInfo {
 		return api.ElectionInfo{}
 	}
 	st, leader, phase := d.failover.Snapshot()
-	return api.ElectionInfo{
+	info := api.ElectionInfo{
 		Bootstrapped: st.Bootstrapped, PrimaryNodeID: int(st.Primary), Token: st.Token,
 		CoordinatorNodeID: int(leader), Phase: phase, Maintenance: st.Maintenance,
 	}
+	if st.Sync.Enabled() {
+		info.SyncMode, info.SyncCount = string(st.Sync.Mode), max(st.Sync.NumSync, 1)
+		for _, id := range st.Sync.Members {
+			info.SyncStandbys = append(info.SyncStandbys, int(id))
+		}
+	}
+	return info
 }

@@ -164,15 +164,22 @@ func TestPostgresCrashRestartsInPlace(t *testing.T) {
 
 // TestReplicaLossNoFailover: losing one replica of three changes nothing
 // for the primary: no failover, writes continue.
-func TestReplicaLossNoFailover(t *testing.T) {
+func TestReplicaLossNoFailover(t *testing.T) { replicaLoss(t, "off") }
+
+// TestReplicaLossQuorum: the same in synchronous_mode = "quorum": the
+// other replica acknowledges, so writes continue, and the synchronous set
+// the cluster records shrinks to the surviving replica.
+func TestReplicaLossQuorum(t *testing.T) { replicaLoss(t, "quorum") }
+
+func replicaLoss(t *testing.T, syncMode string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, p := formedPrimary(t, ctx)
+	c, p := formedPrimaryWith(t, ctx, fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n", syncMode))
 	before, _ := p.Status(ctx)
-	var replica *cluster.Node
+	var replica, survivor *cluster.Node
 	for _, n := range c.Nodes {
 		if n != p {
-			replica = n
+			replica, survivor = n, replica
 		}
 	}
 	if err := replica.Signal(syscall.SIGKILL); err != nil {
@@ -203,13 +210,28 @@ func TestReplicaLossNoFailover(t *testing.T) {
 	if after.FencingToken != before.FencingToken || after.PrimaryNodeID != p.ID {
 		t.Fatalf("failover happened: token %d→%d, primary %d", before.FencingToken, after.FencingToken, after.PrimaryNodeID)
 	}
+	if syncMode == "off" {
+		return
+	}
+	// The recorded synchronous set shrank to the survivor, so a failover
+	// now would not wait for the lost replica's position.
+	if after.SyncMode != syncMode || len(after.SyncStandbys) != 1 || after.SyncStandbys[0] != survivor.ID {
+		t.Fatalf("synchronous setting after losing %s: mode %q standbys %v, want %s and [%d]", replica.Name, after.SyncMode, after.SyncStandbys, syncMode, survivor.ID)
+	}
+	t.Logf("%s lost: writes continued, acknowledged by %s alone; the recorded synchronous set is %v", replica.Name, survivor.Name, after.SyncStandbys)
 }
 
 // formedPrimary forms a 3-node cluster and returns it with its writable
 // primary (the node holding the lease).
 func formedPrimary(t *testing.T, ctx context.Context) (*cluster.Cluster, *cluster.Node) {
 	t.Helper()
-	c := launch(t, 3, "")
+	return formedPrimaryWith(t, ctx, "")
+}
+
+// formedPrimaryWith is formedPrimary with extra configuration.
+func formedPrimaryWith(t *testing.T, ctx context.Context, extra string) (*cluster.Cluster, *cluster.Node) {
+	t.Helper()
+	c := launch(t, 3, extra)
 	if _, err := c.WaitFormed(ctx); err != nil {
 		t.Fatal(err)
 	}

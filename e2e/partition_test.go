@@ -57,6 +57,7 @@ type nearWriter struct {
 
 	mu   sync.Mutex
 	acks []cluster.Ack
+	ids  []int // acknowledged ids
 }
 
 func (w *nearWriter) run(ctx context.Context) {
@@ -101,8 +102,42 @@ func (w *nearWriter) run(ctx context.Context) {
 		}
 		w.mu.Lock()
 		w.acks = append(w.acks, cluster.Ack{At: time.Now(), Port: port})
+		w.ids = append(w.ids, id-1)
 		w.mu.Unlock()
 	}
+}
+
+// lost counts the acknowledged ids missing from the table on n.
+func (w *nearWriter) lost(ctx context.Context, n *cluster.Node) (lost, acked int, err error) {
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close(ctx)
+	present := map[int]bool{}
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id FROM %s", pgx.Identifier{w.table}.Sanitize()))
+	if err != nil {
+		return 0, 0, err
+	}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			return 0, 0, err
+		}
+		present[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range w.ids {
+		acked++
+		if !present[id] {
+			lost++
+		}
+	}
+	return lost, acked, nil
 }
 
 // acksAfter counts the writes the server on port acknowledged after t and
@@ -127,13 +162,20 @@ func (w *nearWriter) acksAfter(t time.Time, port int) (n int, last time.Time) {
 // write after its lease, not even to a client on its own side of the
 // partition; once healed, it rejoins as a streaming replica on the new
 // timeline.
-func TestPartitionPrimary(t *testing.T) {
+func TestPartitionPrimary(t *testing.T) { partitionPrimary(t, "off") }
+
+// TestPartitionPrimaryQuorum: the same in synchronous_mode = "quorum",
+// where no acknowledged row may be lost: every row either client saw
+// committed, on either side of the partition, is on the new primary.
+func TestPartitionPrimaryQuorum(t *testing.T) { partitionPrimary(t, "quorum") }
+
+func partitionPrimary(t *testing.T, syncMode string) {
 	needRoot(t)
 	const leaseTTL = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	began := time.Now()
-	c := launchNetns(t, 3, fmt.Sprintf("\n[failover]\nlease_ttl = %q\n", leaseTTL.String()))
+	c := launchNetns(t, 3, fmt.Sprintf("\n[failover]\nlease_ttl = %q\nsynchronous_mode = %q\n", leaseTTL.String(), syncMode))
 	if _, err := c.WaitFormed(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +265,21 @@ func TestPartitionPrimary(t *testing.T) {
 	if n, last := near.acksAfter(leaseEnd, old.PGPort); n > 0 {
 		t.Errorf("old primary %s acknowledged %d writes to a client on its side of the partition after its lease (the last %.2f s after the cut)",
 			old.Name, n, last.Sub(isolatedAt).Seconds())
+	}
+	if syncMode != "off" {
+		// Zero loss: every acknowledged row survives on the new primary.
+		lost, acked, err := far.Lost(ctx, newP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nlost, nacked, err := near.lost(ctx, newP)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lost+nlost > 0 {
+			t.Errorf("synchronous_mode=%s: %d of %d acknowledged rows lost (far client %d of %d, near client %d of %d)", syncMode, lost+nlost, acked+nacked, lost, acked, nlost, nacked)
+		}
+		t.Logf("synchronous_mode=%s: %d acknowledged rows, none lost", syncMode, acked+nacked)
 	}
 	lastNear := "none"
 	if nearN > 0 {

@@ -50,13 +50,18 @@ type SyncPlanInput struct {
 	// Flushed is each standby's flushed WAL position, as pg_stat_replication
 	// reports it.
 	Flushed map[uint64]uint64
-	// Confirmed is the highest WAL position the gate has confirmed: every
-	// acknowledged commit is at or below it.
+	// Confirmed bounds what the gate has confirmed: every acknowledged
+	// commit is at or below it. It must be read after Current was
+	// installed, so that it covers every confirmation made under an
+	// earlier plan.
 	Confirmed uint64
+	// Current is the plan the gate follows now. A set is promised only
+	// once the gate already counts it (a plan earlier), so that no
+	// confirmation made under an older set escapes Confirmed.
+	Current SyncPlan
 	// InFlight: a proposal based on Applied.Version was made and may still
-	// apply. Current is the plan made with it (what the gate counts now).
+	// apply; the gate keeps following Current until it has.
 	InFlight bool
-	Current  SyncPlan
 }
 
 // SyncPlan is what the primary does next.
@@ -106,7 +111,7 @@ func PlanSync(in SyncPlanInput) SyncPlan {
 			return SyncPlan{Reason: "asynchronous"}
 		}
 		p := enforce(target)
-		if len(target.Members) > 0 && caughtUp(target, in) {
+		if len(target.Members) > 0 && counting(in.Current, target) && caughtUp(target, in) {
 			p.Propose = stamped(target, in)
 			p.Reason = fmt.Sprintf("promising %s", target)
 		} else {
@@ -130,7 +135,7 @@ func PlanSync(in SyncPlanInput) SyncPlan {
 			p.Reason = fmt.Sprintf("synchronous: %s", target)
 		case len(target.Members) == 0:
 			p.Reason = fmt.Sprintf("no healthy standby; %s mode waits for %d", target.Mode, target.NumSync)
-		case caughtUp(target, in):
+		case counting(in.Current, target) && caughtUp(target, in):
 			p.Propose = stamped(target, in)
 			p.Reason = fmt.Sprintf("changing the synchronous set to %s", target)
 		default:
@@ -176,6 +181,12 @@ func caughtUp(s SyncState, in SyncPlanInput) bool {
 		}
 	}
 	return n >= effectiveK(s) && n > 0
+}
+
+// counting reports whether the gate already counts s (same members, k at
+// least s's).
+func counting(p SyncPlan, s SyncState) bool {
+	return p.Enforce && slices.Equal(p.Members, s.Members) && p.NumSync >= max(s.NumSync, 1)
 }
 
 func enforce(s SyncState) SyncPlan {

@@ -27,10 +27,20 @@ func TestPlanSyncSteps(t *testing.T) {
 			enforce: true, members: []uint64{2, 3}, k: 1,
 		},
 		{
-			name:    "lost standby: count the survivor, shrink once it caught up",
-			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 1, Token: 4, Applied: all, Healthy: []uint64{2}, Flushed: map[uint64]uint64{2: 10}, Confirmed: 10},
+			name:    "lost standby: count the survivor first",
+			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 1, Token: 4, Applied: all, Healthy: []uint64{2}, Flushed: map[uint64]uint64{2: 10}, Confirmed: 10, Current: SyncPlan{Enforce: true, Members: []uint64{2, 3}, NumSync: 1}},
 			enforce: true, members: []uint64{2}, k: 1,
-			propose: &SyncState{Mode: SyncQuorum, Members: []uint64{2}, NumSync: 1, Token: 4},
+		},
+		{
+			name:    "lost standby: shrink once the gate counts the survivor and it caught up",
+			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 1, Token: 4, Applied: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 1, Version: 3}, Healthy: []uint64{2}, Flushed: map[uint64]uint64{2: 10}, Confirmed: 10, Current: SyncPlan{Enforce: true, Members: []uint64{2}, NumSync: 1}},
+			enforce: true, members: []uint64{2}, k: 1,
+			propose: &SyncState{Mode: SyncQuorum, Members: []uint64{2}, NumSync: 1, Token: 4, Version: 3},
+		},
+		{
+			name:    "in flight: keep the current gate, propose nothing",
+			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 1, Token: 4, Applied: all, Healthy: []uint64{3}, Flushed: map[uint64]uint64{3: 10}, Confirmed: 10, InFlight: true, Current: SyncPlan{Enforce: true, Members: []uint64{2}, NumSync: 1}},
+			enforce: true, members: []uint64{2}, k: 1,
 		},
 		{
 			name:    "lost standby, survivor behind: count it, do not shrink yet",
@@ -56,7 +66,7 @@ func TestPlanSyncSteps(t *testing.T) {
 		},
 		{
 			name:    "from off: count at once, promise once caught up",
-			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 2, Token: 1, Healthy: []uint64{2, 3}, Flushed: map[uint64]uint64{2: 10, 3: 10}, Confirmed: 10},
+			in:      SyncPlanInput{Mode: SyncQuorum, NumSync: 2, Token: 1, Healthy: []uint64{2, 3}, Flushed: map[uint64]uint64{2: 10, 3: 10}, Confirmed: 10, Current: SyncPlan{Enforce: true, Members: []uint64{2, 3}, NumSync: 2}},
 			enforce: true, members: []uint64{2, 3}, k: 2,
 			propose: &SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 2, Token: 1},
 		},
@@ -78,7 +88,7 @@ func TestPlanSyncSteps(t *testing.T) {
 				t.Fatalf("proposes %+v, want nothing (%s)", *p.Propose, p.Reason)
 			case c.propose != nil && p.Propose == nil:
 				t.Fatalf("proposes nothing, want %+v (%s)", *c.propose, p.Reason)
-			case c.propose != nil && (p.Propose.Mode != c.propose.Mode || p.Propose.NumSync != c.propose.NumSync || p.Propose.Token != c.propose.Token || !slices.Equal(p.Propose.Members, c.propose.Members)):
+			case c.propose != nil && (p.Propose.Mode != c.propose.Mode || p.Propose.NumSync != c.propose.NumSync || p.Propose.Token != c.propose.Token || p.Propose.Version != c.propose.Version || !slices.Equal(p.Propose.Members, c.propose.Members)):
 				t.Fatalf("proposes %+v, want %+v", *p.Propose, *c.propose)
 			}
 		})

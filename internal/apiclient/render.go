@@ -36,6 +36,9 @@ type Status struct {
 	Coordinator   int          `json:"coordinator_node_id"`
 	FailoverPhase string       `json:"failover_phase"`
 	Maintenance   bool         `json:"maintenance"`
+	SyncMode      string       `json:"synchronous_mode"`
+	SyncStandbys  []int        `json:"synchronous_standbys"`
+	SyncCount     int          `json:"synchronous_node_count"`
 }
 
 // Node returns the entry for id.
@@ -69,6 +72,9 @@ func PrintStatus(out io.Writer, s Status) {
 	}
 	if s.FailoverPhase != "" {
 		fmt.Fprintf(out, "Failover in progress: %s\n", s.FailoverPhase)
+	}
+	if s.SyncMode != "" && s.SyncMode != "off" {
+		fmt.Fprintf(out, "Synchronous: %s, %d of nodes %v\n", s.SyncMode, s.SyncCount, s.SyncStandbys)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tID\tROLE\tSTATE\tHEALTHY\tTL\tLSN\tLAG\tLAST SEEN\tAPI")

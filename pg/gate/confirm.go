@@ -103,5 +103,5 @@ func (c *confirmer) ceiling(pos LSN) LSN {
 	if c.g.cfg.Ceiling == nil {
 		return pos
 	}
-	return min(pos, c.g.cfg.Ceiling())
+	return min(pos, c.g.cfg.Ceiling(pos))
 }

@@ -156,7 +156,7 @@
 //     for the replicas itself: Config.Ceiling returns the position that
 //     the quorum (k of syncStandbys) has flushed, read from
 //     pg_stat_replication's flush_lsn (what PostgreSQL itself would use),
-//     and the gate confirms min(received, Ceiling()) while Allowed.
+//     and the gate confirms min(received, Ceiling(received)) while Allowed.
 //
 // We choose 2: one setting that never changes between modes (no reload
 // races when the mode or the member list changes), no extra WAL traffic,
@@ -167,5 +167,6 @@
 // milliseconds, then Kick), where PostgreSQL would be woken directly. The
 // replicas stream asynchronously as far as PostgreSQL knows; strict mode
 // falls out (fewer than k connected: the ceiling stops, commits wait).
-// Ceiling is implemented and tested; computing it is the daemon's part.
+// Computing the ceiling is the daemon's part (daemon/syncrep.go, with the
+// rule in election.PlanSync).
 package gate

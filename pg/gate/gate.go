@@ -73,9 +73,11 @@ type Config struct {
 	// safe default.
 	Allowed func() bool
 	// Ceiling, when set, caps what may be confirmed (for the synchronous
-	// modes: the position enough replicas have flushed; see doc.go). Nil:
-	// no cap.
-	Ceiling func() LSN
+	// modes: the position enough replicas have flushed; see doc.go). It is
+	// given the end of the WAL received, so that it knows what the gate is
+	// waiting for (and may, say, poll faster until it can allow it); call
+	// Kick when the cap rises. Nil: no cap.
+	Ceiling func(received LSN) LSN
 	// StatusInterval is how often a withheld position is re-checked.
 	// Default DefaultStatusInterval.
 	StatusInterval time.Duration

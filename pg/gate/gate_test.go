@@ -164,7 +164,7 @@ func TestGate(t *testing.T) {
 		g2, err := gate.New(gate.Config{
 			ConnString: p.socketConnString(),
 			Allowed:    func() bool { return true },
-			Ceiling:    func() gate.LSN { return gate.LSN(ceiling.Load()) },
+			Ceiling:    func(gate.LSN) gate.LSN { return gate.LSN(ceiling.Load()) },
 			Logger:     pgtest.Logger(t),
 		})
 		if err != nil {
