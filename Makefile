@@ -31,10 +31,12 @@ demo: build
 bench-api: build
 	$(GO) run ./e2e/cmd/benchapi -ramd $(BIN)/ramd
 
-# Unplanned failover: TRIALS fresh 3-node clusters, kill -9 of the primary.
+# Unplanned failover: TRIALS fresh 3-node clusters per synchronous mode
+# (SYNC, default off and quorum), kill -9 of the primary.
 TRIALS ?= 10
+SYNC ?= off,quorum
 bench-failover: build
-	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS)
+	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC)
 
 # The cluster simulator over 10,000 seeds.
 sim: build

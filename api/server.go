@@ -148,6 +148,11 @@ func (s *server) routes() http.Handler {
 	s.read(v1, "/api/v1", "/cluster/nodes/{id}", s.handleClusterNode)
 	s.read(v1, "/api/v1", "/cluster/health", s.handleClusterHealth)
 	s.read(v1, "/api/v1", "/replication/status", s.handleReplicationStatus)
+	s.read(v1, "/api/v1", "/cluster/history", s.handleHistory)
+	s.methods(v1, "/api/v1", "/cluster/switchover", map[string]http.HandlerFunc{
+		http.MethodPost: s.handleSwitchover, http.MethodDelete: s.handleCancelSwitchover})
+	s.methods(v1, "/api/v1", "/cluster/maintenance", map[string]http.HandlerFunc{
+		http.MethodGet: s.handleGetMaintenance, http.MethodPost: s.handleSetMaintenance})
 
 	for _, c := range s.checks() {
 		s.check(r, c)

@@ -13,6 +13,7 @@ import (
 	"github.com/ramd/ramd/election"
 	"github.com/ramd/ramd/election/storage"
 	"github.com/ramd/ramd/mesh"
+	"github.com/ramd/ramd/pg"
 )
 
 // electionKind is the mesh message kind that carries election messages
@@ -78,6 +79,8 @@ type failoverLoop struct {
 
 	// wantChanged wakes the daemon's loop when want changes.
 	wantChanged chan struct{}
+	// calls run on the loop's goroutine, which owns node (see call).
+	calls chan func()
 
 	mu         sync.RWMutex
 	want       desired
@@ -118,7 +121,7 @@ func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
 	f := &failoverLoop{
 		d: d, log: d.log.With("component", "election"), store: st, det: det, lease: lease,
 		inbox: make(chan election.Message, 1024), start: time.Now(), queues: map[uint64]chan []byte{},
-		wantChanged: make(chan struct{}, 1),
+		wantChanged: make(chan struct{}, 1), calls: make(chan func(), 16),
 	}
 	_, f.hadState = st.Load()
 	if err := d.mesh.RegisterHandler(electionKind, f.receive); err != nil {
@@ -157,6 +160,17 @@ func (f *failoverLoop) run(ctx context.Context) {
 			f.release()
 			return
 		case m := <-f.inbox:
+			if f.node != nil && m.Type == election.MsgPositionRequest {
+				// The coordinator decides on this answer: give it the
+				// position now, not the last periodic check's (up to a
+				// check interval old, which after a switchover can miss
+				// the old primary's final record).
+				cctx, cancel := context.WithTimeout(ctx, freshPositionTimeout)
+				if h := f.d.check(cctx); h.Accepting {
+					f.node.SetLocal(f.localFrom(h))
+				}
+				cancel()
+			}
 			if f.node != nil {
 				if err := f.node.Step(m); err != nil {
 					f.log.Debug("election message refused", "type", string(m.Type), "from", m.From, "error", err)
@@ -164,6 +178,8 @@ func (f *failoverLoop) run(ctx context.Context) {
 			}
 		case <-t.C:
 			f.tick()
+		case fn := <-f.calls:
+			fn()
 		}
 		f.handleReady(ctx)
 	}
@@ -318,8 +334,13 @@ func (f *failoverLoop) observe(st election.ClusterState, members []mesh.Member) 
 }
 
 // local describes this node's PostgreSQL for position requests.
-func (f *failoverLoop) local() election.Local {
-	h := f.d.LocalHealth()
+func (f *failoverLoop) local() election.Local { return f.localFrom(f.d.LocalHealth()) }
+
+// freshPositionTimeout bounds the extra health check made to answer a
+// position request (see run).
+const freshPositionTimeout = 200 * time.Millisecond
+
+func (f *failoverLoop) localFrom(h pg.Health) election.Local {
 	pos := election.Position{Timeline: h.Timeline, LSN: uint64(max(h.ReceiveLSN, h.ReplayLSN))}
 	if !h.InRecovery {
 		pos.LSN = uint64(h.CurrentLSN)
@@ -393,7 +414,10 @@ func (f *failoverLoop) act(a election.Action) {
 		f.publish(f.node.State())
 		f.wake()
 	case election.ActPromote:
+		f.d.gate.resume()
 		f.setWant(desired{role: wantPrimary, token: a.Token, reason: a.Reason})
+	case election.ActStepDown:
+		f.stepDown(a)
 	case election.ActDemote, election.ActFollow:
 		if a.NewPrimary != 0 && a.NewPrimary != uint64(f.d.cfg.Cluster.NodeID) {
 			f.setWant(desired{role: wantReplica, token: a.Token, primaryID: int(a.NewPrimary), reason: a.Reason})

@@ -31,6 +31,9 @@ type gateRunner struct {
 	sr *syncRep
 	// closed: stop was called (daemon shutdown); the gate stays stopped.
 	closed bool
+	// suspended: stopped for a planned step-down, until resume (the next
+	// promotion of this node).
+	suspended bool
 }
 
 // gateSettings is what every node's managed configuration carries when
@@ -48,7 +51,7 @@ func (r *gateRunner) update(h pg.Health) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.closed:
+	case r.closed, r.suspended:
 	case primary && r.cancel == nil:
 		c := r.d.cfg
 		var sr *syncRep
@@ -115,6 +118,23 @@ func (r *gateRunner) stopLocked() {
 	r.cancel()
 	<-r.done
 	r.cancel, r.done, r.g, r.sr = nil, nil, nil, nil
+}
+
+// suspend stops the gate until resume: a primary stepping down stops it
+// before PostgreSQL (see Daemon.shutdown for why), so that no commit is
+// acknowledged during the step-down.
+func (r *gateRunner) suspend() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.suspended = true
+	r.stopLocked()
+}
+
+// resume lets update start the gate again.
+func (r *gateRunner) resume() {
+	r.mu.Lock()
+	r.suspended = false
+	r.mu.Unlock()
 }
 
 // syncRep is the running synchronous replication watcher, if any.

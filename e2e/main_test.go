@@ -10,8 +10,8 @@ import (
 	"github.com/ramd/ramd/pg"
 )
 
-// ramdBin is the binary under test, built by TestMain.
-var ramdBin string
+// ramdBin and ramctlBin are the binaries under test, built by TestMain.
+var ramdBin, ramctlBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -32,12 +32,14 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	ramdBin = filepath.Join(dir, "ramd")
-	build := exec.Command("go", "build", "-o", ramdBin, "../cmd/ramd")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building ramd: %v\n", err)
-		return 1
+	ramdBin, ramctlBin = filepath.Join(dir, "ramd"), filepath.Join(dir, "ramctl")
+	for bin, pkg := range map[string]string{ramdBin: "../cmd/ramd", ramctlBin: "../cmd/ramctl"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n", pkg, err)
+			return 1
+		}
 	}
 	return m.Run()
 }

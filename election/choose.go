@@ -146,6 +146,10 @@ type ChooseInput struct {
 	Sync SyncState
 	// Target restricts the choice to one node (switchover to a named node).
 	Target uint64
+	// After, when set, is where the old primary's last WAL record starts
+	// (it stopped cleanly, for a switchover): a candidate must be beyond it,
+	// on its timeline, to hold every commit.
+	After *Position
 }
 
 // Choice is Choose's outcome.
@@ -221,6 +225,8 @@ func Choose(in ChooseInput) Choice {
 			why = "detached"
 		case c.Position.Compare(bar) < 0:
 			why = fmt.Sprintf("at %v, below the synchronous bar %v", c.Position, bar)
+		case in.After != nil && c.Position.Compare(*in.After) <= 0:
+			why = fmt.Sprintf("at %v, not beyond the old primary's final record at %v", c.Position, *in.After)
 		}
 		if why != "" {
 			skipped = append(skipped, fmt.Sprintf("%d: %s", c.ID, why))

@@ -49,6 +49,12 @@ type failover struct {
 	proposed  uint64
 	retryAt   time.Duration
 	waiting   string
+	// final: the old primary stopped cleanly with its last WAL record
+	// here (a switchover); only a replica beyond it is promoted.
+	final *Position
+	// started: when the failover began (a switchover's named target is
+	// preferred for a while, then any replica beyond final will do).
+	started time.Duration
 }
 
 // ReportPrimaryFailed is the detector's verdict that the current primary
@@ -91,7 +97,7 @@ func (n *Node) startFailover(token uint64, reason string, released bool) {
 		}
 		return
 	}
-	n.coord = &failover{token: token, old: n.state.Primary, reason: reason, released: released, revoked: map[uint64]time.Duration{}, positions: map[uint64]Candidate{}, lastSend: -1}
+	n.coord = &failover{token: token, old: n.state.Primary, reason: reason, released: released, revoked: map[uint64]time.Duration{}, positions: map[uint64]Candidate{}, lastSend: -1, started: n.now}
 	n.event("failover", fmt.Sprintf("token %d (primary %d): %s; revoking", token, n.state.Primary, reason))
 	n.coordinate()
 }
@@ -229,13 +235,24 @@ func (n *Node) coordinate() {
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-		ch := Choose(ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.cfg.MaximumLagOnFailover})
+		in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.cfg.MaximumLagOnFailover, After: f.final}
+		if sw := n.state.Switchover; sw != nil && sw.From == f.old && sw.To != 0 && n.now-f.started < switchoverTargetWait(n.cfg) {
+			in.Target = sw.To
+		}
+		ch := Choose(in)
 		if !ch.OK {
 			if ch.Reason != f.waiting {
 				f.waiting = ch.Reason
 				n.event("failover-waiting", fmt.Sprintf("token %d: %s", f.token, ch.Reason))
 			}
-			f.lastSend, f.retryAt = -1, n.now+n.cfg.PositionTimeout // ask again later
+			retry := n.cfg.PositionTimeout
+			if f.final != nil {
+				// A switchover waits for replicas to receive the old
+				// primary's last record, which takes milliseconds: ask
+				// again soon, the outage is running.
+				retry = min(retry, 2*n.cfg.TickInterval)
+			}
+			f.lastSend, f.retryAt = -1, n.now+retry // ask again later
 			clear(f.positions)
 			return
 		}
@@ -263,6 +280,12 @@ func (n *Node) coordinate() {
 		n.coordinate()
 	}
 }
+
+// switchoverTargetWait is how long a switchover waits for its named
+// target to qualify before any replica beyond the old primary's final
+// position will do (the old primary has already stopped: waiting longer
+// only prolongs the outage).
+func switchoverTargetWait(c Config) time.Duration { return 4 * c.PositionTimeout }
 
 // members lists voters and learners.
 func (n *Node) members() []uint64 {

@@ -52,6 +52,9 @@ type Message struct {
 	Reason    string        `json:"reason,omitempty"`
 	Remaining time.Duration `json:"remaining,omitempty"`
 	Candidate *Candidate    `json:"candidate,omitempty"`
+	// Final (MsgRelease after a clean stop): the old primary's last WAL
+	// record starts here; only a replica beyond it may be promoted.
+	Final *Position `json:"final,omitempty"`
 }
 
 // ErrMalformedMessage wraps every message decoding failure.

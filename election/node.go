@@ -117,6 +117,11 @@ type Node struct {
 	// under a released token asks again, is refused as revoked by a
 	// quorum, and releases again (see onRevokedRefusal).
 	released uint64
+	// releaseFinal is the final WAL position announced with the release
+	// (after a clean stop for a switchover); nil: unknown.
+	releaseFinal *Position
+	// steppingDown is the token for which ActStepDown was issued.
+	steppingDown uint64
 	// wallNow is the daemon's wall clock (Unix ms) as last given to
 	// SetWallNow; it only labels commands (PromoteCmd.Time).
 	wallNow int64
@@ -335,7 +340,15 @@ func (n *Node) handle(m Message) error {
 			n.event("released", fmt.Sprintf("primary %d released token %d", m.From, m.Token))
 		}
 		if n.IsLeader() {
-			n.startFailover(m.Token, fmt.Sprintf("primary %d released its lease", m.From), true)
+			reason := fmt.Sprintf("primary %d released its lease", m.From)
+			if sw := n.state.Switchover; sw != nil && sw.From == m.From {
+				reason = fmt.Sprintf("switchover from %d", m.From)
+			}
+			n.startFailover(m.Token, reason, true)
+			if f := n.coord; f != nil && f.token == m.Token && m.Final != nil && f.final == nil {
+				final := *m.Final
+				f.final = &final
+			}
 		}
 	case MsgPositionRequest:
 		c := Candidate{ID: n.id, Alive: true, Healthy: n.local.Healthy, Position: n.local.Position, Priority: n.local.Priority, NoFailover: n.local.NoFailover, Detached: n.local.Detached}
@@ -462,8 +475,51 @@ func (n *Node) Release(reason string) {
 func (n *Node) announceRelease(reason string) {
 	n.nextRenew = n.now + n.cfg.Lease.RenewInterval
 	for _, v := range n.state.Voters {
-		n.send(Message{Type: MsgRelease, To: v, Token: n.released, Reason: reason})
+		m := Message{Type: MsgRelease, To: v, Token: n.released, Reason: reason}
+		if n.releaseFinal != nil {
+			f := *n.releaseFinal
+			m.Final = &f
+		}
+		n.send(m)
 	}
+}
+
+// ReleaseAfterStop is Release after a planned step-down (ActStepDown): the
+// daemon stopped PostgreSQL cleanly, so the replicas that were streaming
+// received every WAL record up to final (the shutdown checkpoint's
+// location). The coordinator then promotes only a replica beyond final:
+// a switchover loses nothing, whatever the synchronous mode.
+func (n *Node) ReleaseAfterStop(reason string, final Position) {
+	if n.state.Primary == n.id && n.released != n.state.Token {
+		n.releaseFinal = &final
+	}
+	n.Release(reason)
+}
+
+// RequestSwitchover proposes a planned switchover from the current primary
+// to node to (0: the coordinator chooses the best replica). The primary
+// steps down once it applies it (ActStepDown).
+func (n *Node) RequestSwitchover(to uint64) error {
+	st := &n.state
+	switch {
+	case !st.Bootstrapped || st.Primary == 0:
+		return fmt.Errorf("%w: no primary yet", ErrRejected)
+	case st.Maintenance:
+		return fmt.Errorf("%w: maintenance mode is on", ErrRejected)
+	case to != 0 && to == st.Primary:
+		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
+	case to != 0 && !slices.Contains(n.members(), to):
+		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
+	case st.Switchover != nil:
+		return fmt.Errorf("%w: a switchover to node %d is already pending", ErrRejected, st.Switchover.To)
+	}
+	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now}})
+}
+
+// CancelSwitchover withdraws a pending switchover (one whose primary has
+// already stepped down goes on as a failover).
+func (n *Node) CancelSwitchover() error {
+	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{Clear: true}})
 }
 
 // onRevokedRefusal counts voters that refused a lease request because
@@ -632,6 +688,11 @@ func (n *Node) afterApply() {
 	if st.Primary == n.id {
 		if n.released != st.Token {
 			n.holder.Start(st.Token, st.Voters) // voter set may have changed
+		}
+		if sw := st.Switchover; sw != nil && sw.From == n.id && n.steppingDown != st.Token && n.released != st.Token {
+			n.steppingDown = st.Token
+			n.act(Action{Kind: ActStepDown, Token: st.Token, NewPrimary: sw.To, Reason: "planned switchover"})
+			n.event("step-down", fmt.Sprintf("token %d: planned switchover to %d", st.Token, sw.To))
 		}
 		return
 	}

@@ -74,6 +74,10 @@ const (
 	// ActLeaseLost is informational: the lease ended (a Fence
 	// accompanies it on the primary).
 	ActLeaseLost
+	// ActStepDown: a planned switchover names this primary. Stop
+	// PostgreSQL cleanly (the streaming replicas then hold every WAL
+	// record), then call ReleaseAfterStop with the final position.
+	ActStepDown
 )
 
 func (k ActionKind) String() string {
@@ -90,6 +94,8 @@ func (k ActionKind) String() string {
 		return "lease-acquired"
 	case ActLeaseLost:
 		return "lease-lost"
+	case ActStepDown:
+		return "step-down"
 	}
 	return fmt.Sprintf("ActionKind(%d)", int(k))
 }

@@ -69,7 +69,29 @@ func (m *Manager) Check(ctx context.Context) Health {
 		return h
 	}
 	h.Accepting = true
+	m.stickTimeline(&h)
 	return h
+}
+
+// stickTimeline keeps a standby's timeline right while its WAL receiver is
+// down (its primary stopped or failed): SQL then only offers the last
+// checkpoint's timeline, which lags a timeline switch until the next
+// restartpoint, and would make the standby look behind the WAL it holds.
+// The timeline the receiver last reported is remembered instead.
+func (m *Manager) stickTimeline(h *Health) {
+	if !h.InRecovery {
+		return
+	}
+	if h.ReceiverStatus != "" {
+		for {
+			old := m.recvTLI.Load()
+			if h.Timeline <= old || m.recvTLI.CompareAndSwap(old, h.Timeline) {
+				break
+			}
+		}
+		return
+	}
+	h.Timeline = max(h.Timeline, m.recvTLI.Load())
 }
 
 func (m *Manager) running() bool {

@@ -115,3 +115,27 @@ func (m *Manager) Timeline(ctx context.Context) (uint32, error) {
 	}
 	return uint32(tli), nil
 }
+
+// ShutdownPoint is where a cleanly stopped server's last WAL record (its
+// shutdown checkpoint) starts, and its timeline: a replica that received
+// WAL beyond it holds everything the server ever wrote. It fails unless
+// the control file says "shut down" (a crashed or fenced server may have
+// written more than its last checkpoint).
+func (m *Manager) ShutdownPoint(ctx context.Context) (timeline uint32, at LSN, err error) {
+	fields, err := m.controlData(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if s := fields["Database cluster state"]; s != ControlShutDown {
+		return 0, 0, fmt.Errorf("pg: not cleanly shut down (cluster state %q)", s)
+	}
+	at, err = ParseLSN(fields["Latest checkpoint location"])
+	if err != nil {
+		return 0, 0, fmt.Errorf("pg: pg_controldata: latest checkpoint location: %w", err)
+	}
+	tli, err := strconv.ParseUint(fields["Latest checkpoint's TimeLineID"], 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pg: pg_controldata: latest checkpoint's timeline: %w", err)
+	}
+	return uint32(tli), at, nil
+}

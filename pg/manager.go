@@ -109,6 +109,10 @@ type Manager struct {
 	user runAs
 	log  *slog.Logger
 
+	// recvTLI is the highest timeline a WAL receiver reported (see
+	// stickTimeline).
+	recvTLI atomic.Uint32
+
 	// opMu serializes lifecycle operations.
 	opMu sync.Mutex
 	// checkSem guards conn; a channel so that Check can give up waiting

@@ -1,9 +1,9 @@
 // Command ramctl is the operator's CLI for a ramd cluster, in the habits of
 // patronictl and etcdctl: it talks to any node's REST API.
 //
-// This first version reads the cluster's state (list, status, health);
-// switchover, failover, maintenance and the rest follow with the
-// operations work.
+// It reads the cluster's state (list, status, health, history) and runs
+// switchovers and maintenance mode; manual failover, config, node,
+// replication and backup commands are not built yet.
 package main
 
 import (

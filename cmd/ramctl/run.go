@@ -18,6 +18,11 @@ const usage = `ramctl - operate a ramd cluster through any node's API
 Usage:
   ramctl [global flags] list [-w] [--interval D]   nodes as a table (alias: status)
   ramctl [global flags] health                     cluster health (exit 0 healthy, 1 degraded, 2 failed)
+  ramctl [global flags] switchover [--candidate N] [--force]
+                                                   planned change of primary, no data lost
+  ramctl [global flags] switchover cancel          withdraw a pending switchover
+  ramctl [global flags] maintenance on|off|status  automatic failover off/on
+  ramctl [global flags] history                    every change of primary
   ramctl [global flags] version
 
 Global flags:
@@ -26,8 +31,8 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Switchover, failover, maintenance, history, config, node and backup
-commands arrive with the operations work.
+Manual failover, config, node, replication and backup commands are not
+built yet.
 `
 
 type urlList []string
@@ -78,6 +83,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = list(c, rest, *asJSON, stdout)
 	case "health":
 		code, err = health(c, *asJSON, stdout)
+	case "switchover":
+		if len(rest) > 0 && rest[0] == "cancel" {
+			err = cancelSwitchover(c, stdout)
+		} else {
+			err = switchover(c, rest, *asJSON, os.Stdin, stdout)
+		}
+	case "maintenance":
+		err = maintenance(c, rest, *asJSON, stdout)
+	case "history":
+		err = history(c, *asJSON, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "ramctl (ramd tools)")
 	case "help":

@@ -4,6 +4,7 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,21 @@ type Response struct {
 
 // Get fetches path from the first URL that answers.
 func (c *Client) Get(ctx context.Context, path string) (Response, error) {
+	return c.Do(ctx, http.MethodGet, path, nil)
+}
+
+// Do sends a request with body (JSON-encoded unless nil) to the first URL
+// that answers. A node that answered (with any status) is not retried:
+// the request may have been carried out.
+func (c *Client) Do(ctx context.Context, method, path string, body any) (Response, error) {
+	var payload []byte
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return Response{}, fmt.Errorf("apiclient: encode request: %w", err)
+		}
+		payload = b
+	}
 	if len(c.URLs) == 0 {
 		return Response{}, errors.New("apiclient: no API URL given")
 	}
@@ -63,7 +79,7 @@ func (c *Client) Get(ctx context.Context, path string) (Response, error) {
 	for _, base := range c.URLs {
 		base = strings.TrimRight(base, "/")
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		r, err := c.get(rctx, hc, base, path)
+		r, err := c.do(rctx, hc, method, base, path, payload)
 		cancel()
 		if err == nil {
 			return r, nil
@@ -81,10 +97,17 @@ type unreachable struct{ err error }
 
 func (u unreachable) Error() string { return u.err.Error() }
 
-func (c *Client) get(ctx context.Context, hc *http.Client, base, path string) (Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+func (c *Client) do(ctx context.Context, hc *http.Client, method, base, path string, payload []byte) (Response, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return Response{}, fmt.Errorf("apiclient: bad URL %q: %w", base, err)
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -109,6 +109,20 @@ func (w *Writer) FirstAckAfter(t time.Time, port int) (time.Time, bool) {
 	return first, !first.IsZero()
 }
 
+// LastAckBefore returns when the server on port last acknowledged a write
+// before t.
+func (w *Writer) LastAckBefore(t time.Time, port int) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var last time.Time
+	for _, a := range w.acked {
+		if a.Port == port && a.At.Before(t) && a.At.After(last) {
+			last = a.At
+		}
+	}
+	return last, !last.IsZero()
+}
+
 // AcksAfter counts writes the server on port acknowledged after t.
 func (w *Writer) AcksAfter(t time.Time, port int) int {
 	w.mu.Lock()

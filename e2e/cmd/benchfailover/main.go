@@ -26,41 +26,59 @@ import (
 
 func main() {
 	bin := flag.String("ramd", "bin/ramd", "ramd binary")
-	trials := flag.Int("trials", 10, "number of trials")
+	trials := flag.Int("trials", 10, "number of trials per mode")
+	modes := flag.String("sync", "off,quorum", "synchronous_mode values to measure, comma-separated (off, quorum, strict)")
 	flag.Parse()
 	abs, err := filepath.Abs(*bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchfailover:", err)
 		os.Exit(1)
 	}
-	var times []time.Duration
-	lostTotal, ackedTotal := 0, 0
-	for i := 1; i <= *trials; i++ {
-		d, lost, acked, err := trial(abs)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "trial %d: %v\n", i, err)
-			os.Exit(1)
-		}
-		times = append(times, d)
-		lostTotal += lost
-		ackedTotal += acked
-		fmt.Printf("trial %2d: writes resumed on the new primary %.2f s after the kill; %d of %d acknowledged rows lost\n", i, d.Seconds(), lost, acked)
+	if *trials < 1 {
+		fmt.Fprintln(os.Stderr, "benchfailover: -trials must be at least 1")
+		os.Exit(2)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	q := func(p float64) time.Duration { return times[min(len(times)-1, int(p*float64(len(times))))] }
-	fmt.Printf("\n%d trials, asynchronous replication, default settings (lease_ttl 2s, renew 500ms, fail_after 500ms)\n", len(times))
-	fmt.Printf("kill -9 → first acknowledged write on the new primary: median %.2f s, p90 %.2f s, max %.2f s\n", q(0.5).Seconds(), q(0.9).Seconds(), times[len(times)-1].Seconds())
-	fmt.Printf("acknowledged rows lost: %d of %d\n", lostTotal, ackedTotal)
+	var summaries []string
+	for _, mode := range strings.Split(*modes, ",") {
+		mode = strings.TrimSpace(mode)
+		switch mode {
+		case "off", "quorum", "strict":
+		default:
+			fmt.Fprintf(os.Stderr, "benchfailover: -sync: %q is not off, quorum or strict\n", mode)
+			os.Exit(2)
+		}
+		var times []time.Duration
+		lostTotal, ackedTotal := 0, 0
+		for i := 1; i <= *trials; i++ {
+			d, lost, acked, err := trial(abs, mode)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "synchronous_mode=%s trial %d: %v\n", mode, i, err)
+				os.Exit(1)
+			}
+			times = append(times, d)
+			lostTotal += lost
+			ackedTotal += acked
+			fmt.Printf("synchronous_mode=%s trial %2d: writes resumed on the new primary %.2f s after the kill; %d of %d acknowledged rows lost\n", mode, i, d.Seconds(), lost, acked)
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		q := func(p float64) time.Duration { return times[min(len(times)-1, int(p*float64(len(times))))] }
+		summaries = append(summaries, fmt.Sprintf("synchronous_mode=%-7s %2d trials: kill -9 → first acknowledged write on the new primary: median %.2f s, p90 %.2f s, max %.2f s; acknowledged rows lost: %d of %d",
+			mode, len(times), q(0.5).Seconds(), q(0.9).Seconds(), times[len(times)-1].Seconds(), lostTotal, ackedTotal))
+	}
+	fmt.Printf("\ndefault settings (lease_ttl 2s, renew 500ms, fail_after 500ms, fencing lease)\n")
+	for _, s := range summaries {
+		fmt.Println(s)
+	}
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 }
 
-func trial(bin string) (time.Duration, int, int, error) {
+func trial(bin, syncMode string) (time.Duration, int, int, error) {
 	dir, err := os.MkdirTemp("", "ramd-benchfo-")
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	defer os.RemoveAll(dir)
-	c, err := cluster.Prepare(cluster.Options{Nodes: 3, Dir: dir, Binary: bin, LogLevel: "info"})
+	c, err := cluster.Prepare(cluster.Options{Nodes: 3, Dir: dir, Binary: bin, LogLevel: "info", Extra: fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n", syncMode)})
 	if err != nil {
 		return 0, 0, 0, err
 	}

@@ -1,0 +1,253 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Operator is what the mutating cluster endpoints need from the daemon.
+// A Source that does not implement it answers them with 501.
+type Operator interface {
+	// Switchover hands the primary role to candidate (0: the best replica)
+	// and returns once the new primary serves, or ctx ends.
+	Switchover(ctx context.Context, candidate int) (SwitchoverResult, error)
+	// CancelSwitchover withdraws a pending switchover.
+	CancelSwitchover(ctx context.Context) error
+	// SetMaintenance turns automatic failover off (on) or back on.
+	SetMaintenance(ctx context.Context, on bool) error
+	// History is every change of primary, oldest first.
+	History() []HistoryEntry
+}
+
+// OpError is an Operator refusal: Status is the HTTP status to answer
+// with (409 conflict, 412 precondition, 404 unknown node, 503 no quorum),
+// Message says why.
+type OpError struct {
+	Status  int
+	Message string
+}
+
+func (e *OpError) Error() string { return e.Message }
+
+// SwitchoverResult describes a finished switchover.
+type SwitchoverResult struct {
+	OldPrimary   int    `json:"old_primary"`
+	NewPrimary   int    `json:"new_primary"`
+	FencingToken uint64 `json:"fencing_token"`
+	TookMs       int64  `json:"took_ms"`
+}
+
+// HistoryEntry is one change of primary.
+type HistoryEntry struct {
+	FencingToken uint64 `json:"fencing_token"`
+	Old          int    `json:"old_primary"`
+	New          int    `json:"new_primary"`
+	Reason       string `json:"reason"`
+	Timeline     uint32 `json:"timeline"`
+	LSN          string `json:"lsn"`
+	Time         string `json:"time"`
+}
+
+// switchoverTimeout bounds how long POST /cluster/switchover waits for
+// the new primary.
+const switchoverTimeout = 30 * time.Second
+
+// maxBody bounds request bodies: every one is a few fields.
+const maxBody = 64 << 10
+
+// methods registers an endpoint served by one handler per method.
+func (s *server) methods(r *mux.Router, prefix, path string, hs map[string]http.HandlerFunc) {
+	route := prefix + path
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+		if hs[m] != nil {
+			allowed = append(allowed, m)
+		}
+	}
+	allow := strings.Join(allowed, ", ")
+	r.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		setRoute(w, route)
+		h := hs[req.Method]
+		if h == nil && req.Method == http.MethodHead {
+			h = hs[http.MethodGet]
+		}
+		if h == nil {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, req, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", req.Method, route, allow)
+			return
+		}
+		h(w, req)
+	}))
+}
+
+// operator returns the Operator, or answers 501.
+func (s *server) operator(w http.ResponseWriter, r *http.Request) (Operator, bool) {
+	op, ok := s.src.(Operator)
+	if !ok {
+		s.writeError(w, r, http.StatusNotImplemented, "this node cannot carry out cluster operations")
+	}
+	return op, ok
+}
+
+// decodeBody parses a JSON body strictly into v: unknown fields, trailing
+// data, wrong types and oversized bodies are 400s naming the problem. An
+// empty body is allowed when emptyOK.
+func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, "reading the request body: %v", err)
+		return false
+	}
+	if len(body) > maxBody {
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxBody)
+		return false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		if emptyOK {
+			return true
+		}
+		s.writeError(w, r, http.StatusBadRequest, "a JSON body is required")
+		return false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		s.writeError(w, r, http.StatusBadRequest, "invalid JSON body: %s", describeJSONError(err))
+		return false
+	}
+	if dec.More() {
+		s.writeError(w, r, http.StatusBadRequest, "invalid JSON body: trailing data after the object")
+		return false
+	}
+	return true
+}
+
+func describeJSONError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// writeOpError answers an Operator error: its own status when it is an
+// OpError, else 500 with the message (the daemon wraps every expected
+// refusal in OpError).
+func (s *server) writeOpError(w http.ResponseWriter, r *http.Request, err error) {
+	var oe *OpError
+	if errors.As(err, &oe) {
+		s.writeError(w, r, oe.Status, "%s", oe.Message)
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.writeError(w, r, http.StatusGatewayTimeout, "not finished in time: %v", err)
+		return
+	}
+	s.writeError(w, r, http.StatusInternalServerError, "%v", err)
+}
+
+type switchoverRequest struct {
+	Candidate   *int    `json:"candidate"`
+	ScheduledAt *string `json:"scheduled_at"`
+}
+
+func (s *server) handleSwitchover(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	var req switchoverRequest
+	if !s.decodeBody(w, r, &req, true) {
+		return
+	}
+	if req.ScheduledAt != nil {
+		s.writeError(w, r, http.StatusNotImplemented, "scheduled_at: scheduled switchovers are not supported yet; omit it to switch over now")
+		return
+	}
+	cand := 0
+	if req.Candidate != nil {
+		if *req.Candidate <= 0 {
+			s.writeError(w, r, http.StatusBadRequest, "candidate: %d is not a node id (a positive integer)", *req.Candidate)
+			return
+		}
+		cand = *req.Candidate
+	}
+	// The server's WriteTimeout is shorter than a switchover may take.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(switchoverTimeout + 5*time.Second))
+	ctx, cancel := context.WithTimeout(r.Context(), switchoverTimeout)
+	defer cancel()
+	res, err := op.Switchover(ctx, cand)
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	s.writeEnvelope(w, r, http.StatusOK, res, fmt.Sprintf("switched over from node %d to node %d in %d ms", res.OldPrimary, res.NewPrimary, res.TookMs))
+}
+
+func (s *server) handleCancelSwitchover(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	if err := op.CancelSwitchover(r.Context()); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	s.writeEnvelope(w, r, http.StatusOK, nil, "switchover cancelled")
+}
+
+type maintenanceBody struct {
+	Enabled *bool `json:"enabled"`
+}
+
+func (s *server) handleGetMaintenance(w http.ResponseWriter, r *http.Request) {
+	on := false
+	if es, ok := s.src.(ElectionSource); ok {
+		on = es.Election().Maintenance
+	}
+	s.writeEnvelope(w, r, http.StatusOK, map[string]bool{"enabled": on}, "")
+}
+
+func (s *server) handleSetMaintenance(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	var req maintenanceBody
+	if !s.decodeBody(w, r, &req, false) {
+		return
+	}
+	if req.Enabled == nil {
+		s.writeError(w, r, http.StatusBadRequest, `"enabled" (true or false) is required`)
+		return
+	}
+	if err := op.SetMaintenance(r.Context(), *req.Enabled); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	msg := "maintenance mode off: automatic failover is on"
+	if *req.Enabled {
+		msg = "maintenance mode on: no automatic failover until it is turned off"
+	}
+	s.writeEnvelope(w, r, http.StatusOK, map[string]bool{"enabled": *req.Enabled}, msg)
+}
+
+func (s *server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	h := op.History()
+	if h == nil {
+		h = []HistoryEntry{}
+	}
+	s.writeEnvelope(w, r, http.StatusOK, h, "")
+}

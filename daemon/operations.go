@@ -1,0 +1,176 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ramd/ramd/api"
+	"github.com/ramd/ramd/election"
+	"github.com/ramd/ramd/mesh"
+	"github.com/ramd/ramd/pg"
+)
+
+// The cluster operations (api.Operator). Any node accepts them: the
+// election carries a proposal made on a follower to the raft leader, so
+// the caller gets the same answer whichever node it asked.
+
+// propose runs fn (a proposal on the election node) on the election loop
+// and returns its error.
+func (d *Daemon) propose(ctx context.Context, fn func(n *election.Node) error) error {
+	if d.failover == nil {
+		return &api.OpError{Status: http.StatusServiceUnavailable, Message: "the election is not running on this node"}
+	}
+	done := make(chan error, 1)
+	select {
+	case d.failover.calls <- func() {
+		if d.failover.node == nil {
+			done <- errors.New("election: not started yet")
+			return
+		}
+		done <- fn(d.failover.node)
+	}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, election.ErrRejected):
+			return &api.OpError{Status: http.StatusConflict, Message: err.Error()}
+		default:
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("%v (is a quorum of daemons up?)", err)}
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Switchover implements api.Operator.
+func (d *Daemon) Switchover(ctx context.Context, candidate int) (api.SwitchoverResult, error) {
+	began := time.Now()
+	st, _, _ := d.failover.Snapshot()
+	if err := d.checkSwitchover(st, candidate); err != nil {
+		return api.SwitchoverResult{}, err
+	}
+	err := d.propose(ctx, func(n *election.Node) error { return n.RequestSwitchover(uint64(candidate)) })
+	if err != nil {
+		return api.SwitchoverResult{}, err
+	}
+	res := api.SwitchoverResult{OldPrimary: int(st.Primary)}
+	for {
+		now, _, _ := d.failover.Snapshot()
+		if now.Token > st.Token && now.Primary != st.Primary {
+			if m, ok := d.mesh.Member(int(now.Primary)); ok && m.Liveness == mesh.Alive && m.State.Role == mesh.RolePrimary && m.State.Healthy {
+				res.NewPrimary, res.FencingToken, res.TookMs = int(now.Primary), now.Token, time.Since(began).Milliseconds()
+				return res, nil
+			}
+		}
+		if now.Token == st.Token && now.Switchover == nil && time.Since(began) > 2*time.Second {
+			return res, &api.OpError{Status: http.StatusConflict, Message: "the switchover was cancelled or refused before it started"}
+		}
+		select {
+		case <-ctx.Done():
+			return res, &api.OpError{Status: http.StatusGatewayTimeout, Message: fmt.Sprintf("switchover requested, but no new primary serves after %s; see /api/v1/cluster/status", time.Since(began).Round(time.Millisecond))}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// checkSwitchover refuses, before anything changes, a switchover that
+// cannot succeed: 412 when no replica qualifies, 404 for an unknown node,
+// 409 when the cluster state forbids it.
+func (d *Daemon) checkSwitchover(st election.ClusterState, candidate int) error {
+	switch {
+	case !st.Bootstrapped || st.Primary == 0:
+		return &api.OpError{Status: http.StatusConflict, Message: "the cluster has no primary yet"}
+	case st.Maintenance:
+		return &api.OpError{Status: http.StatusConflict, Message: "maintenance mode is on: turn it off before a switchover"}
+	case st.Switchover != nil:
+		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("a switchover to node %d is already pending", st.Switchover.To)}
+	case candidate != 0 && uint64(candidate) == st.Primary:
+		return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("node %d is already the primary", candidate)}
+	}
+	p, ok := d.mesh.Member(int(st.Primary))
+	if !ok || p.Liveness != mesh.Alive || !p.State.Healthy || p.State.Role != mesh.RolePrimary {
+		return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("the primary (node %d) is not healthy: a switchover needs a running primary (use failover)", st.Primary)}
+	}
+	maxLag := uint64(d.cfg.Failover.MaximumLagOnFailover)
+	qualifies := func(m mesh.Member) string {
+		switch {
+		case m.Liveness != mesh.Alive:
+			return "is not alive"
+		case m.State.Role != mesh.RoleReplica || !m.State.Healthy || !m.State.Streaming:
+			return "is not a healthy streaming replica"
+		case isTrue(m.State.Tags["nofailover"]):
+			return "is tagged nofailover"
+		case maxLag > 0 && m.State.LagBytes > maxLag:
+			return fmt.Sprintf("lags %d bytes behind the primary (maximum_lag_on_failover %d)", m.State.LagBytes, maxLag)
+		}
+		return ""
+	}
+	if candidate != 0 {
+		m, ok := d.mesh.Member(candidate)
+		if !ok {
+			return &api.OpError{Status: http.StatusNotFound, Message: fmt.Sprintf("node %d is not a member of the cluster", candidate)}
+		}
+		if why := qualifies(m); why != "" {
+			return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("candidate node %d %s", candidate, why)}
+		}
+		return nil
+	}
+	for _, m := range d.mesh.Members() {
+		if uint64(m.State.NodeID) != st.Primary && qualifies(m) == "" {
+			return nil
+		}
+	}
+	return &api.OpError{Status: http.StatusPreconditionFailed, Message: "no healthy streaming replica to switch over to"}
+}
+
+// CancelSwitchover implements api.Operator.
+func (d *Daemon) CancelSwitchover(ctx context.Context) error {
+	st, _, _ := d.failover.Snapshot()
+	if st.Switchover == nil {
+		return &api.OpError{Status: http.StatusNotFound, Message: "no switchover is pending"}
+	}
+	return d.propose(ctx, func(n *election.Node) error { return n.CancelSwitchover() })
+}
+
+// SetMaintenance implements api.Operator; it returns once the change is
+// applied on this node.
+func (d *Daemon) SetMaintenance(ctx context.Context, on bool) error {
+	if err := d.propose(ctx, func(n *election.Node) error { return n.SetMaintenance(on) }); err != nil {
+		return err
+	}
+	for {
+		if st, _, _ := d.failover.Snapshot(); st.Maintenance == on {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: "maintenance change proposed but not applied in time (is a quorum of daemons up?)"}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// History implements api.Operator.
+func (d *Daemon) History() []api.HistoryEntry {
+	if d.failover == nil {
+		return nil
+	}
+	st, _, _ := d.failover.Snapshot()
+	out := make([]api.HistoryEntry, 0, len(st.History))
+	for _, h := range st.History {
+		e := api.HistoryEntry{FencingToken: h.Token, Old: int(h.Old), New: int(h.New), Reason: h.Reason, Timeline: h.Timeline, LSN: pg.LSN(h.LSN).String()}
+		if h.Time != 0 {
+			e.Time = time.UnixMilli(h.Time).UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ramd/ramd/internal/cluster"
+)
+
+// TestSwitchover: a planned switchover, with a writer running through a
+// multi-host connection string: first to a named candidate, asked through
+// ramctl on a replica's API; then to the best replica, asked through the
+// API of the primary itself. Each time the candidate (or some replica)
+// becomes primary under token+1, no acknowledged row is lost, the old
+// primary streams from the new one, and writes pause only briefly.
+func TestSwitchover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, old := formedPrimary(t, ctx)
+	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_switch (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := c.NewWriter("e2e_switch", 20*time.Millisecond)
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	waitReplicasStreaming(t, c, old)
+	waitAcks(t, w, old)
+
+	// 1. To a named candidate, through ramctl on the other replica.
+	var cand, asked *cluster.Node
+	for _, n := range c.Nodes {
+		if n != old {
+			if cand == nil {
+				cand = n
+			} else {
+				asked = n
+			}
+		}
+	}
+	out, err := exec.CommandContext(ctx, ramctlBin, "--url", asked.APIURL(), "switchover", "--candidate", fmt.Sprint(cand.ID), "--force").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ramctl switchover: %v\n%s", err, out)
+	}
+	t.Logf("ramctl: %s", strings.TrimSpace(string(out)))
+	checkSwitched(t, ctx, c, w, old, cand)
+
+	// 2. To the best replica, through the primary's own API.
+	waitReplicasStreaming(t, c, cand)
+	waitAcks(t, w, cand)
+	code, env := apiCall(t, "POST", cand.APIURL()+"/api/v1/cluster/switchover", "")
+	if code != 200 {
+		t.Fatalf("POST /cluster/switchover on the primary: %d %s", code, env)
+	}
+	s, err := cand.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next *cluster.Node
+	for _, n := range c.Nodes {
+		if n.ID == s.PrimaryNodeID {
+			next = n
+		}
+	}
+	if next == nil || next == cand {
+		t.Fatalf("after the second switchover the primary is node %d", s.PrimaryNodeID)
+	}
+	checkSwitched(t, ctx, c, w, cand, next)
+
+	// Refusals name the reason: the primary as candidate, an unknown node.
+	for body, want := range map[string]int{
+		fmt.Sprintf(`{"candidate": %d}`, next.ID): 412,
+		`{"candidate": 99}`:                       404,
+		`{"candidate": "x"}`:                      400,
+		`{"bogus": 1}`:                            400,
+	} {
+		if code, env := apiCall(t, "POST", old.APIURL()+"/api/v1/cluster/switchover", body); code != want {
+			t.Errorf("switchover %s: %d %s, want %d", body, code, env, want)
+		}
+	}
+	wstop()
+	hist, err := exec.CommandContext(ctx, ramctlBin, "--url", old.APIURL(), "history").CombinedOutput()
+	if err != nil || strings.Count(string(hist), "switchover") != 2 {
+		t.Fatalf("ramctl history (want two switchovers): %v\n%s", err, hist)
+	}
+}
+
+// checkSwitched checks one switchover from old to new: token, zero loss,
+// the write pause, and the old primary streaming from the new one.
+func checkSwitched(t *testing.T, ctx context.Context, c *cluster.Cluster, w *cluster.Writer, old, new *cluster.Node) {
+	t.Helper()
+	s, err := new.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PrimaryNodeID != new.ID {
+		t.Fatalf("primary is node %d, want %s", s.PrimaryNodeID, new.Name)
+	}
+	last, ok := w.LastAckBefore(time.Now(), old.PGPort)
+	if !ok {
+		t.Fatalf("no write was acknowledged by %s before the switchover", old.Name)
+	}
+	var first time.Time
+	eventually(t, 10*time.Second, func() string {
+		at, ok := w.FirstAckAfter(last, new.PGPort)
+		if !ok {
+			return "no write acknowledged by " + new.Name
+		}
+		first = at
+		return ""
+	})
+	time.Sleep(500 * time.Millisecond)
+	lost, acked, err := w.Lost(ctx, new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lost > 0 {
+		t.Errorf("switchover %s → %s lost %d of %d acknowledged rows", old.Name, new.Name, lost, acked)
+	}
+	eventually(t, 60*time.Second, func() string {
+		st, err := new.Status(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		n, _ := st.Node(old.ID)
+		if n.Role != "replica" || !n.Streaming {
+			return fmt.Sprintf("%s: role=%s streaming=%v", old.Name, n.Role, n.Streaming)
+		}
+		return ""
+	})
+	t.Logf("switchover %s → %s (token %d): writes paused %.0f ms (last ack on the old primary to first on the new); %d acknowledged rows, none lost",
+		old.Name, new.Name, s.FencingToken, first.Sub(last).Seconds()*1000, acked)
+}
+
+// waitAcks waits until the writer has had writes acknowledged by p.
+func waitAcks(t *testing.T, w *cluster.Writer, p *cluster.Node) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() string {
+		if w.AcksAfter(time.Now().Add(-500*time.Millisecond), p.PGPort) < 5 {
+			return "the writer has no recent acknowledgements from " + p.Name
+		}
+		return ""
+	})
+}
+
+// waitReplicasStreaming waits until every node but p streams from p.
+func waitReplicasStreaming(t *testing.T, c *cluster.Cluster, p *cluster.Node) {
+	t.Helper()
+	eventually(t, 60*time.Second, func() string {
+		st, err := p.Status(context.Background())
+		if err != nil {
+			return err.Error()
+		}
+		for _, n := range c.Nodes {
+			if n == p {
+				continue
+			}
+			ns, _ := st.Node(n.ID)
+			if ns.Role != "replica" || !ns.Streaming || !ns.Healthy {
+				return fmt.Sprintf("%s: role=%s streaming=%v healthy=%v", n.Name, ns.Role, ns.Streaming, ns.Healthy)
+			}
+		}
+		return ""
+	})
+}
