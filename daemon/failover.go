@@ -101,6 +101,8 @@ type failoverLoop struct {
 	// syncReason the last plan's reason (logged when it changes).
 	syncInFlight *syncProposal
 	syncReason   string
+	// standbyPos is the highest standby position reported (see localFrom).
+	standbyPos election.Position
 }
 
 func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
@@ -344,6 +346,19 @@ func (f *failoverLoop) localFrom(h pg.Health) election.Local {
 	pos := election.Position{Timeline: h.Timeline, LSN: uint64(max(h.ReceiveLSN, h.ReplayLSN))}
 	if !h.InRecovery {
 		pos.LSN = uint64(h.CurrentLSN)
+	}
+	if h.Accepting && h.InRecovery {
+		// A standby's flushed WAL does not shrink, but the receive
+		// position PostgreSQL reports does: when the WAL receiver
+		// restarts (its primary stopped) it goes back to the start of
+		// the segment it asks for. Report the highest position seen on
+		// this timeline instead.
+		if pos.Timeline == f.standbyPos.Timeline {
+			pos.LSN = max(pos.LSN, f.standbyPos.LSN)
+		}
+		if pos.Compare(f.standbyPos) > 0 {
+			f.standbyPos = pos
+		}
 	}
 	tags := f.d.cfg.Cluster.Tags
 	return election.Local{

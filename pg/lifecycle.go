@@ -75,6 +75,9 @@ func (m *Manager) Stop(ctx context.Context, mode StopMode) error {
 }
 
 // stop is Stop with opMu held and mode validated.
+// stopPoll is how often stop checks whether the server is gone.
+const stopPoll = 5 * time.Millisecond
+
 func (m *Manager) stop(ctx context.Context, mode StopMode) error {
 	// A smart shutdown would wait for our own health-check session.
 	m.Close()
@@ -83,13 +86,30 @@ func (m *Manager) stop(ctx context.Context, mode StopMode) error {
 	}
 	m.log.Info("stopping postgresql", "data_dir", m.cfg.DataDir, "mode", string(mode))
 	t0 := time.Now()
-	args := []string{"stop", "-D", m.cfg.DataDir, "-m", string(mode), "-w", "-t", waitSeconds(ctx, m.cfg.StartTimeout)}
+	// pg_ctl stop -w checks ten times a second; a planned switchover
+	// waits for this stop, so signal without waiting and poll faster.
+	args := []string{"stop", "-D", m.cfg.DataDir, "-m", string(mode), "-W"}
 	if _, err := m.run(ctx, "stop", "pg_ctl", args); err != nil {
 		if _, ok := m.Running(); !ok {
 			// It went away by itself meanwhile: stopped is stopped.
 			return nil
 		}
 		return err
+	}
+	wait, _ := strconv.Atoi(waitSeconds(ctx, m.cfg.StartTimeout))
+	deadline := time.Now().Add(time.Duration(wait) * time.Second)
+	for {
+		if _, ok := m.Running(); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pg: stop (%s): server still running after %d s; server log: %s", mode, wait, fileTail(m.LogFile(), 8))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pg: stop (%s): %w", mode, ctx.Err())
+		case <-time.After(stopPoll):
+		}
 	}
 	m.log.Info("postgresql stopped", "mode", string(mode), "duration", time.Since(t0).Round(time.Millisecond).String())
 	return nil

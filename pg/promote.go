@@ -31,6 +31,9 @@ var ErrNotStandby = errors.New("server is not a standby")
 //
 // Promote of a server that is not in recovery fails with ErrNotStandby; of
 // a stopped server with an error (start it first).
+// promotePoll is how often Promote checks whether promotion finished.
+const promotePoll = 5 * time.Millisecond
+
 func (m *Manager) Promote(ctx context.Context) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -52,18 +55,32 @@ func (m *Manager) Promote(ctx context.Context) error {
 	wait, _ := strconv.Atoi(waitSeconds(ctx, m.cfg.StartTimeout))
 	m.log.Info("promoting postgresql", "wait_seconds", wait)
 	t0 := time.Now()
-	var promoted bool
-	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, $1)", wait).Scan(&promoted); err != nil {
+	// pg_promote(wait => true) checks ten times a second; promotion
+	// itself takes a few milliseconds, and every one of them is write
+	// outage, so trigger it and poll faster.
+	var triggered bool
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(false)").Scan(&triggered); err != nil {
 		return fmt.Errorf("pg: promote: pg_promote: %w", err)
 	}
-	if !promoted {
-		return fmt.Errorf("pg: promote: pg_promote: still in recovery after %d s; server log: %s", wait, fileTail(m.LogFile(), 8))
+	if !triggered {
+		return fmt.Errorf("pg: promote: pg_promote could not signal the postmaster; server log: %s", fileTail(m.LogFile(), 8))
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
-		return fmt.Errorf("pg: promote: %w", err)
-	}
-	if inRecovery {
-		return fmt.Errorf("pg: promote: pg_promote returned true but the server is still in recovery")
+	deadline := time.Now().Add(time.Duration(wait) * time.Second)
+	for {
+		if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+			return fmt.Errorf("pg: promote: %w", err)
+		}
+		if !inRecovery {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pg: promote: still in recovery after %d s; server log: %s", wait, fileTail(m.LogFile(), 8))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pg: promote: %w", ctx.Err())
+		case <-time.After(promotePoll):
+		}
 	}
 	promoteTook := time.Since(t0)
 	var tli int32

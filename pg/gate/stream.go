@@ -56,6 +56,15 @@ func (g *Gate) stream(ctx context.Context) (streamed bool, err error) {
 	reader = make(chan error, 1)
 	go func() { reader <- c.read() }()
 
+	// PostgreSQL counts a WAL sender as synchronous only once it is in
+	// the streaming state, which it enters after its first loop, possibly
+	// after our first confirmation arrived: that one then releases
+	// nothing, and commits that waited for the gate before it connected
+	// would wait for the next heartbeat. So repeat the confirmation on
+	// every tick for a short while, starting almost at once.
+	connectedAt := time.Now()
+	early := time.NewTimer(earlyRepeat)
+	defer early.Stop()
 	tick := time.NewTicker(g.cfg.StatusInterval)
 	defer tick.Stop()
 	for {
@@ -65,8 +74,10 @@ func (g *Gate) stream(ctx context.Context) (streamed bool, err error) {
 		case err := <-reader:
 			reader = nil
 			return true, err
+		case <-early.C:
+			err = c.confirm(true)
 		case <-tick.C:
-			err = c.confirm(time.Since(c.lastSent()) >= heartbeatInterval)
+			err = c.confirm(time.Since(connectedAt) < repeatWindow || time.Since(c.lastSent()) >= heartbeatInterval)
 		case <-g.kick:
 			err = c.confirm(false)
 		}
@@ -75,6 +86,12 @@ func (g *Gate) stream(ctx context.Context) (streamed bool, err error) {
 		}
 	}
 }
+
+// earlyRepeat and repeatWindow: see the comment in the stream loop.
+const (
+	earlyRepeat  = 5 * time.Millisecond
+	repeatWindow = time.Second
+)
 
 // startStreaming runs IDENTIFY_SYSTEM and START_REPLICATION PHYSICAL from
 // the server's current flush position, without a slot: the gate never

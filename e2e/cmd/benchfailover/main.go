@@ -1,16 +1,21 @@
-// Command benchfailover measures unplanned failover on a local 3-node
-// cluster: a writer inserts every 20 ms through a multi-host connection
-// string (target_session_attrs=read-write), the bench kills -9 the
-// primary's daemon and its PostgreSQL (postmaster and backends), and
-// records the time from the kill to the first write acknowledged by the
-// new primary, and how many acknowledged rows the new primary lacks. Each
-// trial starts a fresh cluster. Run it with `make bench-failover`.
+// Command benchfailover measures planned switchover and unplanned failover
+// on a local 3-node cluster, per synchronous mode. A writer inserts every
+// 20 ms through a multi-host connection string
+// (target_session_attrs=read-write). Each trial starts a fresh cluster,
+// asks a replica's API for a switchover and records the write pause (last
+// acknowledgement by the old primary to the first by the new one), then
+// kills -9 the new primary's daemon and PostgreSQL (postmaster and
+// backends) and records the time from the kill to the first write
+// acknowledged by the next primary; and how many acknowledged rows are
+// missing. Run it with `make bench-failover`.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -47,23 +52,24 @@ func main() {
 			fmt.Fprintf(os.Stderr, "benchfailover: -sync: %q is not off, quorum or strict\n", mode)
 			os.Exit(2)
 		}
-		var times []time.Duration
-		lostTotal, ackedTotal := 0, 0
+		var times, pauses []time.Duration
+		lostTotal, ackedTotal, switchLost := 0, 0, 0
 		for i := 1; i <= *trials; i++ {
-			d, lost, acked, err := trial(abs, mode)
+			r, err := trial(abs, mode)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "synchronous_mode=%s trial %d: %v\n", mode, i, err)
 				os.Exit(1)
 			}
-			times = append(times, d)
-			lostTotal += lost
-			ackedTotal += acked
-			fmt.Printf("synchronous_mode=%s trial %2d: writes resumed on the new primary %.2f s after the kill; %d of %d acknowledged rows lost\n", mode, i, d.Seconds(), lost, acked)
+			times, pauses = append(times, r.failover), append(pauses, r.switchPause)
+			lostTotal += r.lost
+			ackedTotal += r.acked
+			switchLost += r.switchLost
+			fmt.Printf("synchronous_mode=%s trial %2d: switchover paused writes %.0f ms (%d rows lost); after kill -9 writes resumed on the new primary %.2f s later; %d of %d acknowledged rows lost\n",
+				mode, i, r.switchPause.Seconds()*1000, r.switchLost, r.failover.Seconds(), r.lost, r.acked)
 		}
-		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-		q := func(p float64) time.Duration { return times[min(len(times)-1, int(p*float64(len(times))))] }
-		summaries = append(summaries, fmt.Sprintf("synchronous_mode=%-7s %2d trials: kill -9 → first acknowledged write on the new primary: median %.2f s, p90 %.2f s, max %.2f s; acknowledged rows lost: %d of %d",
-			mode, len(times), q(0.5).Seconds(), q(0.9).Seconds(), times[len(times)-1].Seconds(), lostTotal, ackedTotal))
+		summaries = append(summaries,
+			fmt.Sprintf("synchronous_mode=%-7s %2d trials: kill -9 → first acknowledged write on the new primary: %s; acknowledged rows lost: %d of %d", mode, len(times), quantiles(times), lostTotal, ackedTotal),
+			fmt.Sprintf("synchronous_mode=%-7s %2d trials: planned switchover, writes paused: %s; rows lost: %d", mode, len(pauses), quantiles(pauses), switchLost))
 	}
 	fmt.Printf("\ndefault settings (lease_ttl 2s, renew 500ms, fail_after 500ms, fencing lease)\n")
 	for _, s := range summaries {
@@ -72,19 +78,35 @@ func main() {
 	fmt.Printf("machine: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
 }
 
-func trial(bin, syncMode string) (time.Duration, int, int, error) {
+// result is one trial's figures.
+type result struct {
+	failover    time.Duration // kill -9 → first acknowledged write on the new primary
+	lost, acked int           // over the whole trial (switchover and failover)
+	switchPause time.Duration // last ack on the old primary → first on the new, planned switchover
+	switchLost  int
+}
+
+// quantiles renders median, p90 and max.
+func quantiles(ds []time.Duration) string {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))] }
+	return fmt.Sprintf("median %.2f s, p90 %.2f s, max %.2f s", q(0.5).Seconds(), q(0.9).Seconds(), ds[len(ds)-1].Seconds())
+}
+
+func trial(bin, syncMode string) (result, error) {
+	var res result
 	dir, err := os.MkdirTemp("", "ramd-benchfo-")
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	defer os.RemoveAll(dir)
 	c, err := cluster.Prepare(cluster.Options{Nodes: 3, Dir: dir, Binary: bin, LogLevel: "info", Extra: fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n", syncMode)})
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	defer c.Close()
 	if err := c.Start(); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -95,36 +117,68 @@ func trial(bin, syncMode string) (time.Duration, int, int, error) {
 				fmt.Fprintf(os.Stderr, "---- %s (last lines) ----\n%s\n", n.Name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
 			}
 		}
-		return 0, 0, 0, err
+		return res, err
 	}
 	old, err := c.WaitWritable(ctx, nil)
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	conn, err := pgx.Connect(ctx, old.DSN())
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	_, err = conn.Exec(ctx, "CREATE TABLE bench_writes (id int PRIMARY KEY)")
 	conn.Close(ctx)
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	w := c.NewWriter("bench_writes", 20*time.Millisecond)
 	wctx, wstop := context.WithCancel(ctx)
 	defer wstop()
 	go w.Run(wctx)
 	time.Sleep(3 * time.Second)
+
+	// A planned switchover to the best replica, asked through a replica.
+	var via *cluster.Node
+	for _, n := range c.Nodes {
+		if n != old {
+			via = n
+		}
+	}
+	if err := post(ctx, via.APIURL()+"/api/v1/cluster/switchover"); err != nil {
+		return res, err
+	}
+	target, err := c.WaitWritable(ctx, old)
+	if err != nil {
+		return res, err
+	}
+	last, _ := w.LastAckBefore(time.Now(), old.PGPort)
+	for {
+		if at, ok := w.FirstAckAfter(last, target.PGPort); ok {
+			res.switchPause = at.Sub(last)
+			break
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("no write acknowledged by %s after the switchover", target.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res.switchLost, _, err = w.Lost(ctx, target); err != nil {
+		return res, err
+	}
+	// Let the old primary rejoin before the unplanned failover.
+	time.Sleep(3 * time.Second)
+	old = target
 	if err := old.Signal(syscall.SIGKILL); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	if err := old.CrashPostgres(); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	killed := time.Now()
 	newP, err := c.WaitWritable(ctx, old)
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	var first time.Time
 	for {
@@ -133,12 +187,31 @@ func trial(bin, syncMode string) (time.Duration, int, int, error) {
 			break
 		}
 		if ctx.Err() != nil {
-			return 0, 0, 0, fmt.Errorf("no write acknowledged by %s", newP.Name)
+			return res, fmt.Errorf("no write acknowledged by %s", newP.Name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	wstop()
-	lost, acked, err := w.Lost(ctx, newP)
-	return first.Sub(killed), lost, acked, err
+	res.failover = first.Sub(killed)
+	res.lost, res.acked, err = w.Lost(ctx, newP)
+	return res, err
+}
+
+// post sends an empty POST and fails unless the answer is 200.
+func post(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, body)
+	}
+	return nil
 }
