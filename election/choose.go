@@ -10,22 +10,66 @@ import (
 	"github.com/ramd/ramd/mesh"
 )
 
-// Position is a WAL position on a timeline; positions order by timeline
-// first (a higher timeline has seen a promotion the lower one has not).
+// Position is a WAL position: how far a node's WAL goes, and on which
+// history.
+//
+// Two orders exist. With a writer token on both sides (TokenKnown), a
+// position orders by (Token, LSN), the way raft orders logs by the term
+// and index of their last entry: a token names exactly one primary, whose
+// WAL only grows while it writes under that token, so two WALs that end
+// on records written under the same token at the same LSN are the same
+// history, and a WAL whose last record was written under a newer token
+// holds everything the newer primary was chosen with. Without tokens,
+// positions order by (Timeline, LSN). That is the fallback for reporters
+// that cannot tell the token: PostgreSQL picks a new timeline number
+// locally (the newest it knows + 1), so after a split two branches can
+// carry the same number, or an older branch a higher one, and
+// (Timeline, LSN) can rank a divergent WAL above the one holding the
+// acknowledged commits. Choose uses the token order only when every
+// known position carries a token.
+//
+// A Timeline of 0 means "unknown" (PostgreSQL's timelines start at 1; the
+// daemon reports 0 when it could not measure its server, a restarted node
+// answers 0 before its first measurement): such a report is no evidence
+// of where the WAL ends, so Choose neither promotes it nor counts it
+// towards the reports a synchronous choice waits for.
 type Position struct {
 	Timeline uint32 `json:"timeline"`
 	LSN      uint64 `json:"lsn"`
+	// Token is the fencing token under which the primary that wrote this
+	// WAL's last record (at LSN) was promoted: the token of the history
+	// the WAL ends on. 0 is the bootstrap primary's WAL from before token
+	// 1. Meaningful only when TokenKnown is set.
+	Token      uint64 `json:"token,omitempty"`
+	TokenKnown bool   `json:"token_known,omitempty"`
 }
 
-// Compare orders positions.
+// Known reports whether the position was measured (Timeline != 0).
+func (p Position) Known() bool { return p.Timeline != 0 }
+
+// Compare orders positions: by (Token, LSN) when both carry a writer
+// token, else by (Timeline, LSN). Mixing the two orders is not
+// transitive; Choose never mixes them (it drops the tokens unless every
+// known position has one).
 func (p Position) Compare(o Position) int {
+	if p.TokenKnown && o.TokenKnown {
+		if c := cmp.Compare(p.Token, o.Token); c != 0 {
+			return c
+		}
+		return cmp.Compare(p.LSN, o.LSN)
+	}
 	if c := cmp.Compare(p.Timeline, o.Timeline); c != 0 {
 		return c
 	}
 	return cmp.Compare(p.LSN, o.LSN)
 }
 
-func (p Position) String() string { return fmt.Sprintf("%d/%X", p.Timeline, p.LSN) }
+func (p Position) String() string {
+	if p.TokenKnown {
+		return fmt.Sprintf("%d/%X (token %d)", p.Timeline, p.LSN, p.Token)
+	}
+	return fmt.Sprintf("%d/%X", p.Timeline, p.LSN)
+}
 
 // Candidate is one node's answer to a PositionRequest (or, for a first
 // look, its gossiped state).
@@ -175,15 +219,24 @@ type Choice struct {
 // Synchronous modes. With Sync.Mode quorum or strict, a commit was
 // acknowledged to a client only after NumSync (k) of the n Members flushed
 // it. Any n-k+1 members include at least one of those k, so once n-k+1
-// members have reported, the highest position among them (the bar) is at
-// least every acknowledged commit. A candidate qualifies only at or above
-// the bar; with fewer than n-k+1 reports nobody qualifies yet ("waiting").
-// Strict differs from quorum only on the primary's side (it refuses writes
-// without k standbys), so the rule here is the same.
+// members have reported a known position, the highest position among them
+// (the bar) is at least every acknowledged commit. A candidate qualifies
+// only at or above the bar; with fewer than n-k+1 known reports nobody
+// qualifies yet ("waiting"). Strict differs from quorum only on the
+// primary's side (it refuses writes without k standbys), so the rule here
+// is the same.
+//
+// "At least every acknowledged commit" needs an order in which a higher
+// position holds what a lower one on the acknowledged history holds: the
+// (Token, LSN) order has that property across divergent histories, the
+// (Timeline, LSN) fallback only when timeline numbers are never reused
+// (see Position). Unknown positions (Timeline 0) are never chosen and
+// never counted.
 func Choose(in ChooseInput) Choice {
+	in.Candidates = oneOrder(in.Candidates)
 	var best Position
 	for _, c := range in.Candidates {
-		if c.Alive && c.ID != in.Exclude && c.Position.Compare(best) > 0 {
+		if c.Alive && c.ID != in.Exclude && c.Position.Known() && c.Position.Compare(best) > 0 {
 			best = c.Position
 		}
 	}
@@ -194,7 +247,7 @@ func Choose(in ChooseInput) Choice {
 		need := len(members) - k + 1
 		got := 0
 		for _, c := range in.Candidates {
-			if _, ok := slices.BinarySearch(members, c.ID); ok && c.Alive && c.ID != in.Exclude {
+			if _, ok := slices.BinarySearch(members, c.ID); ok && c.Alive && c.ID != in.Exclude && c.Position.Known() {
 				got++
 				if c.Position.Compare(bar) > 0 {
 					bar = c.Position
@@ -223,6 +276,8 @@ func Choose(in ChooseInput) Choice {
 			why = "nofailover"
 		case c.Detached:
 			why = "detached"
+		case !c.Position.Known():
+			why = "position unknown"
 		case c.Position.Compare(bar) < 0:
 			why = fmt.Sprintf("at %v, below the synchronous bar %v", c.Position, bar)
 		case in.After != nil && c.Position.Compare(*in.After) <= 0:
@@ -249,6 +304,22 @@ func Choose(in ChooseInput) Choice {
 	}
 	w := slices.MinFunc(eligible, betterFirst)
 	return Choice{OK: true, Candidate: w, Reason: fmt.Sprintf("node %d at %v priority %d, best of %d%s", w.ID, w.Position, w.Priority, len(eligible), note)}
+}
+
+// oneOrder returns the candidates with their writer tokens dropped unless
+// every known position carries one, so that Choose compares all of them
+// in one order: (Token, LSN) when it can, else (Timeline, LSN).
+func oneOrder(cs []Candidate) []Candidate {
+	for _, c := range cs {
+		if c.Position.Known() && !c.Position.TokenKnown {
+			out := slices.Clone(cs)
+			for i := range out {
+				out[i].Position.Token, out[i].Position.TokenKnown = 0, false
+			}
+			return out
+		}
+	}
+	return cs
 }
 
 // betterFirst orders candidates best first.

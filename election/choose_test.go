@@ -2,6 +2,7 @@ package election
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,7 +10,13 @@ import (
 )
 
 func cand(id uint64, tl uint32, lsn uint64) Candidate {
-	return Candidate{ID: id, Alive: true, Healthy: true, Position: Position{tl, lsn}}
+	return Candidate{ID: id, Alive: true, Healthy: true, Position: Position{Timeline: tl, LSN: lsn}}
+}
+
+// tok gives c's position the writer token t.
+func tok(c Candidate, t uint64) Candidate {
+	c.Position.Token, c.Position.TokenKnown = t, true
+	return c
 }
 
 func TestChooseTable(t *testing.T) {
@@ -34,6 +41,16 @@ func TestChooseTable(t *testing.T) {
 		{"sync: bar excludes the async one", ChooseInput{Sync: SyncState{Mode: SyncStrict, Members: []uint64{2, 3}, NumSync: 1}, Candidates: []Candidate{cand(2, 1, 100), cand(3, 1, 150), with(cand(4, 1, 120), func(c *Candidate) { c.Priority = 9 })}}, 3, ""},
 		{"sync: best sync member unhealthy", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 1}, Candidates: []Candidate{cand(2, 1, 100), with(cand(3, 1, 150), func(c *Candidate) { c.Healthy = false })}}, 0, "below the synchronous bar"},
 		{"target", ChooseInput{Target: 2, Candidates: []Candidate{cand(2, 1, 100), cand(3, 1, 150)}}, 2, ""},
+		// Seed 862's shape: the old primary (token 1) came back, promoted
+		// again on its own branch and reached timeline 3 too, further
+		// than the token-2 standbys on the real timeline 3.
+		{"token beats a reused timeline", ChooseInput{Candidates: []Candidate{tok(cand(1, 3, 1273), 1), tok(cand(4, 3, 1155), 2), tok(cand(5, 3, 1150), 2)}}, 4, ""},
+		{"token beats a higher timeline", ChooseInput{Candidates: []Candidate{tok(cand(2, 4, 900), 2), tok(cand(3, 3, 700), 3)}}, 3, ""},
+		{"sync: the bar is on the newest token", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{tok(cand(2, 4, 906), 2), tok(cand(3, 4, 760), 3), tok(cand(4, 4, 760), 3)}}, 3, ""},
+		{"sync: divergent branch below the bar", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{tok(cand(2, 4, 906), 2), tok(with(cand(3, 4, 760), func(c *Candidate) { c.Healthy = false }), 3), tok(cand(4, 4, 700), 3)}}, 0, "2: at 4/38A (token 2), below the synchronous bar 4/2F8 (token 3)"},
+		{"one reporter without a token: timeline order for all", ChooseInput{Candidates: []Candidate{cand(2, 4, 900), tok(cand(3, 3, 700), 3)}}, 2, ""},
+		{"unknown position never chosen", ChooseInput{Candidates: []Candidate{cand(2, 0, 0)}}, 0, "2: position unknown"},
+		{"sync: unknown position not counted", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{cand(2, 2, 176), cand(3, 0, 0), cand(4, 2, 176)}}, 0, "2 of 3 synchronous standbys reported, need 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Choose(tc.in)
@@ -49,7 +66,7 @@ func TestChooseTable(t *testing.T) {
 
 func TestCandidateFromMember(t *testing.T) {
 	c := CandidateFromMember(mesh.Member{Liveness: mesh.Alive, State: mesh.NodeState{NodeID: 4, Role: mesh.RoleReplica, PGRunning: true, Healthy: true, DataState: mesh.DataReady, Timeline: 2, LSN: 7, Tags: map[string]string{"nofailover": "true", "priority": "3"}}})
-	if c.ID != 4 || !c.Alive || !c.Healthy || !c.NoFailover || c.Priority != 3 || c.Position != (Position{2, 7}) || c.Detached {
+	if c.ID != 4 || !c.Alive || !c.Healthy || !c.NoFailover || c.Priority != 3 || c.Position != (Position{Timeline: 2, LSN: 7}) || c.Detached {
 		t.Errorf("%+v", c)
 	}
 }
@@ -62,10 +79,18 @@ func TestChooseProperties(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 9))
 		var in ChooseInput
 		n := 1 + rng.IntN(6)
+		tokens := rng.IntN(3) // 0: none, 1: every reporter, 2: some
 		for i := 1; i <= n; i++ {
+			p := Position{Timeline: uint32(1 + rng.IntN(2)), LSN: uint64(rng.IntN(5) * 100)}
+			if tokens == 1 || tokens == 2 && rng.IntN(2) == 0 {
+				p.Token, p.TokenKnown = uint64(rng.IntN(3)), true
+			}
+			if rng.IntN(8) == 0 {
+				p = Position{} // not measured
+			}
 			in.Candidates = append(in.Candidates, Candidate{
 				ID: uint64(i), Alive: rng.IntN(5) > 0, Healthy: rng.IntN(5) > 0, NoFailover: rng.IntN(6) == 0,
-				Position: Position{uint32(1 + rng.IntN(2)), uint64(rng.IntN(5) * 100)}, Priority: rng.IntN(2),
+				Position: p, Priority: rng.IntN(2),
 			})
 		}
 		in.Exclude = uint64(rng.IntN(n + 1))
@@ -75,15 +100,22 @@ func TestChooseProperties(t *testing.T) {
 			in.AllowLaggard = rng.IntN(2) == 0
 		}
 		got := Choose(in)
+		cs := oneOrder(in.Candidates)
+		allTokens := !slices.ContainsFunc(in.Candidates, func(c Candidate) bool { return c.Position.Known() && !c.Position.TokenKnown })
+		for i, c := range cs {
+			if c.Position.TokenKnown != (allTokens && in.Candidates[i].Position.TokenKnown) {
+				t.Fatalf("seed %d: oneOrder mixes the orders: %+v", seed, cs)
+			}
+		}
 		var best Position
-		for _, c := range in.Candidates {
-			if c.Alive && c.ID != in.Exclude && c.Position.Compare(best) > 0 {
+		for _, c := range cs {
+			if c.Alive && c.ID != in.Exclude && c.Position.Known() && c.Position.Compare(best) > 0 {
 				best = c.Position
 			}
 		}
 		anyEligible := false
-		for _, c := range in.Candidates {
-			eligible := c.Alive && c.Healthy && !c.NoFailover && c.ID != in.Exclude
+		for _, c := range cs {
+			eligible := c.Alive && c.Healthy && !c.NoFailover && c.ID != in.Exclude && c.Position.Known()
 			anyEligible = anyEligible || eligible
 			if got.OK && eligible && betterFirst(c, got.Candidate) < 0 && (!limited || lag(best, c.Position) <= in.MaximumLagOnFailover) {
 				t.Fatalf("seed %d: chose %+v over better %+v", seed, got.Candidate, c)
@@ -91,7 +123,7 @@ func TestChooseProperties(t *testing.T) {
 		}
 		if got.OK {
 			c := got.Candidate
-			if !c.Alive || !c.Healthy || c.NoFailover || c.ID == in.Exclude {
+			if !c.Alive || !c.Healthy || c.NoFailover || c.ID == in.Exclude || !c.Position.Known() {
 				t.Fatalf("seed %d: chose ineligible %+v", seed, c)
 			}
 		} else if anyEligible && (!limited || in.AllowLaggard) {

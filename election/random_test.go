@@ -35,7 +35,7 @@ func TestRandomFaults(t *testing.T) {
 		for step := 0; step < 300; step++ {
 			for _, id := range h.ids {
 				if n := h.nodes[id]; n != nil {
-					n.SetLocal(Local{Healthy: true, Position: Position{1, uint64(rng.IntN(1000))}})
+					n.SetLocal(Local{Healthy: true, Position: Position{Timeline: 1, LSN: uint64(rng.IntN(1000))}})
 				}
 			}
 			switch r := rng.IntN(100); {

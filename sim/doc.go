@@ -34,7 +34,15 @@
 //   - PostgreSQL (pgmodel.go): role, timeline, WAL as a list of records,
 //     streaming from the upstream with a per-node lag, promotion, start and
 //     rewind taking simulated time; Demote stops PostgreSQL at once (the
-//     fence of the server), Fence closes the write gate. A client
+//     fence of the server), Fence closes the write gate. Every record
+//     carries its writer token (the token its primary was promoted
+//     under), and a node reports its position with the token of its
+//     WAL's last record (election.Position.Token); timeline numbers are
+//     picked locally, as PostgreSQL does (newest known + 1), so two
+//     branches can share one. PostgreSQL is promoted as soon as the
+//     Promote action arrives — also when a restarted daemon replays a
+//     Promote its cluster has since superseded; the daemon waits for the
+//     lease first, so the model is the harsher of the two. A client
 //     writes every 20ms to a node running as primary. A write is
 //     acknowledged only while the write gate is open (LeaseAcquired until
 //     Fence/Demote) and the lease is valid on the daemon's clock at that

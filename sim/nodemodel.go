@@ -223,7 +223,7 @@ func (s *sim) act(n *simNode, a election.Action) {
 	case election.ActPromote:
 		s.checkPromoteBacked(n, a.Token)
 		n.lastValid = n.node.Now()
-		n.pg.wantPrimary = true
+		n.pg.wantPrimary, n.pg.wantToken = true, a.Token
 	case election.ActFollow:
 		n.pg.wantPrimary, n.pg.upstream = false, a.NewPrimary
 	case election.ActLeaseAcquired:

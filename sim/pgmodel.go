@@ -13,7 +13,10 @@ import (
 type record struct {
 	id uint64
 	tl uint32
-	at time.Duration // when the primary wrote it (real time)
+	// tok is the writer token: the fencing token the writing primary was
+	// promoted under (see election.Position.Token).
+	tok uint64
+	at  time.Duration // when the primary wrote it (real time)
 }
 
 type pgRole int
@@ -48,9 +51,14 @@ type pgModel struct {
 	wal  []record
 	tl   uint32
 
-	// What the daemon asked for.
+	// What the daemon asked for: primary under token wantToken, or a
+	// standby of upstream.
 	wantPrimary bool
+	wantToken   uint64
 	upstream    uint64
+	// writerToken is the token this server writes under as primary: the
+	// wantToken of its last completed promotion.
+	writerToken uint64
 
 	op      pgOp
 	opUntil time.Duration
@@ -63,11 +71,14 @@ func (p *pgModel) running() bool { return p.role != pgStopped }
 // busy: an operation is in progress (the server is not serving).
 func (p *pgModel) busy() bool { return p.op != opNone }
 
+// position is where the WAL ends, with the writer token of its last
+// record (0 for an empty WAL: nothing written under any token yet).
 func (p *pgModel) position() election.Position {
 	if len(p.wal) == 0 {
-		return election.Position{Timeline: p.tl, LSN: 0}
+		return election.Position{Timeline: p.tl, LSN: 0, TokenKnown: true}
 	}
-	return election.Position{Timeline: max(p.tl, p.wal[len(p.wal)-1].tl), LSN: uint64(len(p.wal))}
+	last := p.wal[len(p.wal)-1]
+	return election.Position{Timeline: max(p.tl, last.tl), LSN: uint64(len(p.wal)), Token: last.tok, TokenKnown: true}
 }
 
 // stop is an immediate stop (fence): nothing in progress survives.
@@ -120,9 +131,10 @@ func (s *sim) stepPG(n *simNode) {
 		case opPromote:
 			p.role = pgPrimary
 			p.tl = max(p.position().Timeline, p.tl) + 1
+			p.writerToken = p.wantToken
 			s.recID++
-			p.wal = append(p.wal, record{id: s.recID, tl: p.tl, at: s.now})
-			s.record(n.id, "pg", fmt.Sprintf("promoted: timeline %d at lsn %d", p.tl, len(p.wal)))
+			p.wal = append(p.wal, record{id: s.recID, tl: p.tl, tok: p.writerToken, at: s.now})
+			s.record(n.id, "pg", fmt.Sprintf("promoted: timeline %d at lsn %d (token %d)", p.tl, len(p.wal), p.writerToken))
 		case opRewind:
 			u := s.node(p.upstream)
 			if u == nil || !s.pgReachable(n, u) {

@@ -295,7 +295,7 @@ func (s *sim) clientWrites() {
 	if len(prim) > 0 {
 		n := prim[s.clientRng.IntN(len(prim))]
 		s.recID++
-		n.pg.wal = append(n.pg.wal, record{id: s.recID, tl: n.pg.tl, at: s.now})
+		n.pg.wal = append(n.pg.wal, record{id: s.recID, tl: n.pg.tl, tok: n.pg.writerToken, at: s.now})
 		if s.cfg.Sync {
 			s.pending[n.id] = append(s.pending[n.id], len(n.pg.wal)-1)
 		} else if n.canAck(s.now) {
