@@ -25,6 +25,10 @@ const (
 	// catPartition: across the partition while it lasted, or after the
 	// heal until the halves re-merged (stale dead messages crossing).
 	catPartition
+	// catDuringPause: a node that was never paused, declared dead by one
+	// that was never paused either, while nodes were paused. Reported with
+	// the pause run, apart from the loss-only verdicts.
+	catDuringPause
 	numCategories
 )
 
@@ -43,6 +47,7 @@ type recorder struct {
 	start time.Time
 
 	measuring  atomic.Bool // false while the cluster forms
+	pausing    atomic.Bool // during the pause window
 	phase      atomic.Pointer[string]
 	pausedEver []atomic.Bool
 
@@ -116,6 +121,8 @@ func (r *recorder) classify(obs, subj int) category {
 		return catPaused
 	case r.pausedEver[obs].Load():
 		return catByPaused
+	case r.pausing.Load():
+		return catDuringPause
 	}
 	r.partMu.RLock()
 	defer r.partMu.RUnlock()

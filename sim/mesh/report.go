@@ -59,12 +59,17 @@ func WriteTable(w io.Writer, res *Result) {
 			by = verdictText(p.HealthyDeclaredByPaused)
 		}
 		fmt.Fprintf(tw, "  healthy nodes dead in a paused node's view\t%s\n", by)
+		other := "none"
+		if len(p.HealthyDeclaredDead) > 0 {
+			other = verdictText(p.HealthyDeclaredDead)
+		}
+		fmt.Fprintf(tw, "  other nodes declared dead during the pause\t%s\n", other)
 	}
 	falseDead := "0"
 	if len(res.FalseDead) > 0 {
 		falseDead = fmt.Sprintf("%d: %s", len(res.FalseDead), verdictText(res.FalseDead))
 	}
-	fmt.Fprintf(tw, "healthy nodes declared dead\t%s\n", falseDead)
+	fmt.Fprintf(tw, "healthy nodes declared dead (loss)\t%s\n", falseDead)
 	s := res.Net
 	fmt.Fprintf(tw, "packets\t%d sent, %d lost to loss, %d to partition, %d to full queues; %d dials (%d refused, %d timed out), %d streams cut\n",
 		s.Sent, s.LostRandom, s.LostPartition, s.LostOverflow, s.Dials, s.DialsRefused, s.DialsTimedOut, s.StreamsCut)

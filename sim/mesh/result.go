@@ -60,6 +60,9 @@ type PauseResult struct {
 	// HealthyDeclaredByPaused are healthy nodes that only paused nodes
 	// declared dead (in their own views).
 	HealthyDeclaredByPaused []Verdict `json:"healthy_declared_by_paused"`
+	// HealthyDeclaredDead are nodes that were never paused declared dead
+	// by nodes that were never paused, during the pause window.
+	HealthyDeclaredDead []Verdict `json:"healthy_declared_dead"`
 }
 
 // PartitionResult is the partition part of a run.
@@ -101,7 +104,8 @@ type Result struct {
 	Partition *PartitionResult `json:"partition,omitempty"`
 
 	// FalseDead lists healthy nodes declared dead by healthy nodes on
-	// their side of any partition: must be empty.
+	// their side of any partition, outside the pause window (packet loss
+	// only): must be empty.
 	FalseDead []Verdict `json:"false_dead"`
 
 	Net       NetStats `json:"net"`

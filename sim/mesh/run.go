@@ -25,9 +25,9 @@ type Config struct {
 	// suspicion timeout, so a healthy mesh should not declare them dead).
 	Pause    int
 	PauseFor time.Duration
-	// Stable is the quiet window after the crash in which only false
-	// verdicts are watched (0: 5 s). With Pause > 0 it also covers the
-	// pause and the suspicion timeouts after it.
+	// Stable is the quiet window after the crash, with packet loss only,
+	// in which false verdicts are watched (they are watched in every
+	// phase; 0: 5 s).
 	Stable time.Duration
 	// NoPartition skips the partition and re-merge phase.
 	NoPartition bool
@@ -151,9 +151,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	victim.crash(r.netw)
 	res.Crash = r.spread(ctx, "crash", victim, t0, r.rec.crashSeen, 3*upper+spreadTimeout)
 
-	// The quiet window, with paused nodes.
+	// The quiet window: packet loss only.
 	r.rec.setPhase("stable")
-	window := r.cfg.Stable
+	r.setStatus(func() string { return fmt.Sprintf("stable window (%v)", r.cfg.Stable) })
+	if err := sleepCtx(ctx, r.cfg.Stable); err != nil {
+		return nil, err
+	}
+
+	// Paused nodes (CPU pauses), on top of the loss.
 	if cfg.Pause > 0 {
 		r.rec.setPhase("pause")
 		pr := &PauseResult{For: Seconds(r.cfg.PauseFor)}
@@ -164,23 +169,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			pr.Nodes = append(pr.Nodes, nd.name)
 			r.rec.pausedEver[nd.idx].Store(true)
 		}
+		r.rec.pausing.Store(true)
 		for _, name := range pr.Nodes {
 			_ = r.netw.Pause(name, r.cfg.PauseFor)
 		}
 		// A paused node is probed within a few intervals; its suspicion
 		// lasts at most upper; then the verdict has to spread.
-		window = max(window, r.cfg.PauseFor+4*r.t.ProbeInterval+upper+spreadTimeout/4)
-		res.Pause = pr
-	}
-	r.setStatus(func() string { return fmt.Sprintf("%s window (%v)", *r.rec.phase.Load(), window) })
-	if err := sleepCtx(ctx, window); err != nil {
-		return nil, err
-	}
-	if res.Pause != nil {
-		for _, v := range r.rec.verdictList(catPaused) {
-			res.Pause.DeclaredDead = append(res.Pause.DeclaredDead, v.Subject)
+		window := r.cfg.PauseFor + 4*r.t.ProbeInterval + upper + 2*time.Second
+		r.setStatus(func() string { return fmt.Sprintf("pause window (%v)", window) })
+		if err := sleepCtx(ctx, window); err != nil {
+			return nil, err
 		}
-		res.Pause.HealthyDeclaredByPaused = r.rec.verdictList(catByPaused)
+		r.rec.pausing.Store(false)
+		for _, v := range r.rec.verdictList(catPaused) {
+			pr.DeclaredDead = append(pr.DeclaredDead, v.Subject)
+		}
+		pr.HealthyDeclaredByPaused = r.rec.verdictList(catByPaused)
+		pr.HealthyDeclaredDead = r.rec.verdictList(catDuringPause)
+		res.Pause = pr
 	}
 
 	if !cfg.NoPartition {
