@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-unit demo bench-api bench-failover sim vet fmt clean
+.PHONY: all build test test-unit demo bench-api bench-failover sim sim-mesh vet fmt clean
 
 all: build
 
@@ -41,6 +41,13 @@ bench-failover: build
 # The cluster simulator over 10,000 seeds.
 sim: build
 	./$(BIN)/ramd sim run -nodes 5 -seeds 10000
+
+# The mesh simulator: real memberlists on an in-memory network with 5%
+# packet loss (see docs/benchmarks.md, "Mesh simulator").
+MESH_NODES ?= 1000
+MESH_LOSS ?= 0.05
+sim-mesh: build
+	./$(BIN)/ramd sim mesh --nodes $(MESH_NODES) --loss $(MESH_LOSS)
 
 clean:
 	rm -rf $(BIN)

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	simcmd "github.com/ramd/ramd/sim/cmd"
+	simmesh "github.com/ramd/ramd/sim/mesh"
 )
 
 // Exit codes (documented in the README).
@@ -48,6 +49,7 @@ Usage:
   ramd config validate [--config PATH]
   ramd demo     [--nodes N] [--dir DIR] [--pg-port P] [--api-port P] ...
   ramd sim run  [--nodes N] [--seeds N | --seed S --trace] [--scenario NAME] [--sync quorum]
+  ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--json]
   ramd version
 
 The default config path is $RAMD_CONFIG, else /etc/ramd/ramd.toml.
@@ -88,8 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "run" {
 			rest = rest[1:]
 		} else if len(rest) > 0 && rest[0] == "mesh" {
-			fmt.Fprintln(stderr, "ramd: sim mesh (the 1,000-node memberlist simulation) is not built yet")
-			return exitUsage
+			return simmesh.Command(rest[1:], stdout, stderr)
 		}
 		return simcmd.Run(rest, stdout, stderr)
 	case "version", "--version", "-v":

@@ -1,0 +1,118 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"time"
+)
+
+// Exit codes of Command, those of `ramd sim`.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // a healthy node was declared dead, or a phase did not complete
+	ExitUsage = 2
+)
+
+// Usage is the synopsis of `ramd sim mesh`.
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--retransmit-mult M] [--quiet] [--json]"
+
+// Command is `ramd sim mesh`: it parses args, runs the simulator, prints
+// the figures on stdout (a table, or JSON with --json) and progress on
+// stderr, and returns the exit code.
+func Command(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ramd sim mesh", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var cfg Config
+	fs.IntVar(&cfg.Nodes, "nodes", 100, "nodes in the mesh (4-100000; 10-1000 is what it is built for)")
+	fs.Float64Var(&cfg.Loss, "loss", 0, "packet loss on every link, 0 to <1 (0.05 = 5%)")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed for the choice of nodes and the loss draws")
+	fs.IntVar(&cfg.Pause, "pause", 0, "nodes to pause (CPU pause) during the quiet window")
+	fs.DurationVar(&cfg.PauseFor, "pause-for", 0, "pause length (default: half the minimum suspicion timeout)")
+	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay of every packet")
+	fs.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay, up to this")
+	fs.DurationVar(&cfg.Stable, "stable", 0, "quiet window after the crash (default 5s)")
+	fs.BoolVar(&cfg.NoPartition, "no-partition", false, "skip the partition and re-merge phase")
+	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the daemon's 4)")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	usageErr := func(err error) int {
+		fmt.Fprintf(stderr, "ramd sim mesh: %v\nusage: %s\n", err, Usage)
+		return ExitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, Usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return ExitOK
+		}
+		return usageErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := validateFlags(cfg); err != nil {
+		return usageErr(err)
+	}
+	if *mult < 0 || *mult > 10 {
+		return usageErr(fmt.Errorf("--retransmit-mult must be between 1 and 10, got %d", *mult))
+	}
+	if *mult > 0 {
+		t := TimingsFor(cfg.Nodes)
+		t.RetransmitMult = *mult
+		cfg.Timings = &t
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	// Hundreds of memberlists allocate a message per packet; the default
+	// GOGC spends a third of the CPU collecting. Memory is cheaper here
+	// than the CPU that the simulated timeouts depend on.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "ramd sim mesh: %v\n", err)
+		return ExitFail
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(res)
+	} else {
+		WriteTable(stdout, res)
+	}
+	if !res.Pass {
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// validateFlags names the flag at fault.
+func validateFlags(c Config) error {
+	switch {
+	case c.Nodes < 4 || c.Nodes > 100000:
+		return fmt.Errorf("--nodes must be between 4 and 100000, got %d", c.Nodes)
+	case c.Loss < 0 || c.Loss >= 1:
+		return fmt.Errorf("--loss must be at least 0 and below 1, got %v", c.Loss)
+	case c.Pause < 0 || c.Pause > c.Nodes/4:
+		return fmt.Errorf("--pause must be between 0 and a quarter of --nodes (%d), got %d", c.Nodes/4, c.Pause)
+	case c.PauseFor < 0:
+		return fmt.Errorf("--pause-for must not be negative, got %v", c.PauseFor)
+	case c.Delay < 0 || c.Delay > time.Second:
+		return fmt.Errorf("--delay must be between 0 and 1s, got %v", c.Delay)
+	case c.Jitter < 0 || c.Jitter > time.Second:
+		return fmt.Errorf("--jitter must be between 0 and 1s, got %v", c.Jitter)
+	case c.Stable < 0:
+		return fmt.Errorf("--stable must not be negative, got %v", c.Stable)
+	}
+	return c.Validate()
+}

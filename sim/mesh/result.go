@@ -1,0 +1,115 @@
+package mesh
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Seconds is a duration that encodes to JSON as seconds (a float).
+type Seconds time.Duration
+
+// MarshalJSON writes the seconds with millisecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return json.Marshal(float64(time.Duration(s).Milliseconds()) / 1000)
+}
+
+func (s Seconds) String() string {
+	return fmt.Sprintf("%.2fs", time.Duration(s).Seconds())
+}
+
+// Spread is how long something took to reach each node: per-node times
+// from the event (a crash, a state change) until that node saw it.
+type Spread struct {
+	Subject string  `json:"subject"`
+	Reached int     `json:"reached"` // nodes that saw it
+	Of      int     `json:"of"`      // live nodes that should have
+	Median  Seconds `json:"median"`
+	P90     Seconds `json:"p90"`
+	Max     Seconds `json:"max"`
+	// All is when the last node saw it; only meaningful when Complete.
+	All      Seconds `json:"all"`
+	Complete bool    `json:"complete"`
+}
+
+func spreadOf(subject string, per []time.Duration, of int) Spread {
+	s := Spread{Subject: subject, Reached: len(per), Of: of}
+	if len(per) == 0 {
+		return s
+	}
+	sort.Slice(per, func(i, j int) bool { return per[i] < per[j] })
+	rank := func(p float64) time.Duration {
+		i := int(p*float64(len(per))+0.5) - 1
+		return per[max(0, min(i, len(per)-1))]
+	}
+	s.Median, s.P90, s.Max = Seconds(rank(0.5)), Seconds(rank(0.9)), Seconds(per[len(per)-1])
+	s.Complete = len(per) == of
+	if s.Complete {
+		s.All = s.Max
+	}
+	return s
+}
+
+// PauseResult is the paused-node part of a run.
+type PauseResult struct {
+	Nodes []string `json:"nodes"`
+	For   Seconds  `json:"for"`
+	// DeclaredDead lists the paused nodes some node declared dead.
+	DeclaredDead []string `json:"declared_dead"`
+	// HealthyDeclaredByPaused are healthy nodes that only paused nodes
+	// declared dead (in their own views).
+	HealthyDeclaredByPaused []Verdict `json:"healthy_declared_by_paused"`
+	// HealthyDeclaredDead are nodes that were never paused declared dead
+	// by nodes that were never paused, during the pause window.
+	HealthyDeclaredDead []Verdict `json:"healthy_declared_dead"`
+}
+
+// PartitionResult is the partition part of a run.
+type PartitionResult struct {
+	Sides [2]int `json:"sides"` // live nodes per side
+	// Split is when every live node saw every node of the other side
+	// dead (the halves became two clusters); SplitComplete is false if
+	// the partition was healed before that.
+	Split         Seconds `json:"split"`
+	SplitComplete bool    `json:"split_complete"`
+	Lasted        Seconds `json:"lasted"`
+	// Remerge is from the heal until every live node saw every live
+	// node alive.
+	Remerge  Seconds `json:"remerge"`
+	Remerged bool    `json:"remerged"`
+	// Verdicts counts (observer, subject) dead verdicts across the
+	// partition or after the heal (expected, not false).
+	Verdicts int `json:"verdicts"`
+}
+
+// Result is everything one run measured.
+type Result struct {
+	Nodes   int     `json:"nodes"`
+	Loss    float64 `json:"loss"`
+	Seed    uint64  `json:"seed"`
+	Timings Timings `json:"timings"`
+
+	Formation        Seconds `json:"formation"`
+	FormationSettled bool    `json:"formation_settled"`
+	// FormationVerdicts counts dead verdicts while the cluster formed
+	// (not counted as false: the process is saturated by the joins).
+	FormationVerdicts int `json:"formation_verdicts"`
+
+	Broadcast Spread `json:"broadcast"` // a state broadcast, as SetLocal
+	Metadata  Spread `json:"metadata"`  // a NodeMeta change via UpdateNode
+	Crash     Spread `json:"crash"`
+
+	Pause     *PauseResult     `json:"pause,omitempty"`
+	Partition *PartitionResult `json:"partition,omitempty"`
+
+	// FalseDead lists healthy nodes declared dead by healthy nodes on
+	// their side of any partition, outside the pause window (packet loss
+	// only): must be empty.
+	FalseDead []Verdict `json:"false_dead"`
+
+	Net       NetStats `json:"net"`
+	Wall      Seconds  `json:"wall"`
+	PeakRSSMB int64    `json:"peak_rss_mb,omitempty"`
+	Pass      bool     `json:"pass"`
+}

@@ -1,0 +1,555 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes one simulator run.
+type Config struct {
+	Nodes int     // 10 to 1,000 is the supported range; >= 4 is required
+	Loss  float64 // packet loss on every link after formation, 0 to <1
+	// Delay and Jitter: every packet waits Delay plus up to Jitter.
+	Delay, Jitter time.Duration
+	Seed          uint64 // picks the crashed, paused and broadcasting nodes
+	// Pause nodes are paused at once for PauseFor (0: half the minimum
+	// suspicion timeout, so a healthy mesh should not declare them dead).
+	Pause    int
+	PauseFor time.Duration
+	// Stable is the quiet window after the crash, with packet loss only,
+	// in which false verdicts are watched (they are watched in every
+	// phase; 0: 5 s).
+	Stable time.Duration
+	// NoPartition skips the partition and re-merge phase.
+	NoPartition bool
+	Timings     *Timings // nil: TimingsFor(Nodes)
+	Seeds       int      // seed nodes every node (re)joins; 0: min(5, Nodes)
+	// Progress receives a status line every ProgressEvery (0: 5 s).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// LogOutput receives every node's memberlist log (nil: discarded).
+	LogOutput io.Writer
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	switch {
+	case c.Nodes < 4:
+		return fmt.Errorf("nodes must be at least 4, got %d", c.Nodes)
+	case c.Nodes > 100000:
+		return fmt.Errorf("nodes must be at most 100000, got %d", c.Nodes)
+	case c.Loss < 0 || c.Loss >= 1:
+		return fmt.Errorf("loss must be in [0, 1), got %v", c.Loss)
+	case c.Delay < 0 || c.Jitter < 0:
+		return errors.New("delay and jitter must not be negative")
+	case c.Pause < 0:
+		return fmt.Errorf("pause must not be negative, got %d", c.Pause)
+	case c.Pause > c.Nodes/4:
+		return fmt.Errorf("pause must be at most a quarter of the nodes (%d), got %d", c.Nodes/4, c.Pause)
+	case c.PauseFor < 0 || c.Stable < 0:
+		return errors.New("durations must not be negative")
+	case c.Seeds < 0 || c.Seeds > c.Nodes:
+		return fmt.Errorf("seeds must be in [0, nodes], got %d", c.Seeds)
+	}
+	return nil
+}
+
+// runner is the state of one Run.
+type runner struct {
+	cfg   Config
+	t     Timings
+	netw  *Network
+	rec   *recorder
+	nodes []*node
+	rng   *rand.Rand
+	seeds []int
+
+	status atomic.Pointer[func() string]
+}
+
+// Run builds a cluster of cfg.Nodes real memberlists on a simulated
+// network and measures, in order: a state broadcast and a metadata change
+// reaching every node, the detection of a crashed node, a quiet window
+// (with paused nodes if asked), and a partition into halves that is
+// healed. Dead verdicts about healthy nodes are collected throughout.
+// The run uses the wall clock; it takes tens of seconds at 1,000 nodes.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
+	if cfg.Timings != nil {
+		r.t = *cfg.Timings
+	} else {
+		r.t = TimingsFor(cfg.Nodes)
+	}
+	if r.cfg.Seeds == 0 {
+		r.cfg.Seeds = min(5, cfg.Nodes)
+	}
+	lower, upper := r.t.SuspicionTimeout(cfg.Nodes)
+	if r.cfg.PauseFor == 0 {
+		r.cfg.PauseFor = lower / 2
+	}
+	if r.cfg.Stable == 0 {
+		r.cfg.Stable = 5 * time.Second
+	}
+	res := &Result{Nodes: cfg.Nodes, Loss: cfg.Loss, Seed: cfg.Seed, Timings: r.t}
+	r.netw = NewNetwork(Link{Delay: cfg.Delay, Jitter: cfg.Jitter}, cfg.Seed, cfg.Nodes)
+	r.rec = newRecorder(cfg.Nodes)
+
+	stopProgress := r.startProgress(began)
+	defer stopProgress()
+	defer r.shutdown()
+
+	// Formation.
+	if err := r.form(ctx); err != nil {
+		return nil, err
+	}
+	res.Formation = Seconds(time.Since(began))
+	res.FormationSettled = r.settle(ctx)
+	res.FormationVerdicts = r.rec.observations(catFormation)
+	r.netw.SetDefaultLink(Link{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss})
+	r.rec.measuring.Store(true)
+
+	live := r.liveNodes()
+	spreadTimeout := 20*r.t.GossipInterval*time.Duration(r.t.Scale+1) + 10*time.Second
+
+	// A state broadcast (the daemon's SetLocal).
+	r.rec.setPhase("broadcast")
+	origin := live[r.rng.IntN(len(live))]
+	t0 := time.Now()
+	r.rec.stateSubj.Store(int32(origin.idx))
+	r.rec.stateWant.Store(origin.version.Load() + 1)
+	origin.broadcastState()
+	res.Broadcast = r.spread(ctx, "broadcast", origin, t0, r.rec.stateSeen, spreadTimeout)
+
+	// A metadata change (UpdateNode).
+	r.rec.setPhase("metadata")
+	origin = live[r.rng.IntN(len(live))]
+	meta := []byte("v=" + strconv.FormatUint(r.rng.Uint64(), 36))
+	r.rec.metaSubj.Store(int32(origin.idx))
+	r.rec.metaWant.Store(&meta)
+	t0 = time.Now()
+	go func(nd *node) { _ = nd.setMeta(meta) }(origin)
+	res.Metadata = r.spread(ctx, "metadata", origin, t0, r.rec.metaSeen, spreadTimeout)
+
+	// A crash (kill -9: no leave).
+	r.rec.setPhase("crash")
+	victim := r.pickNonSeed(nil)
+	r.rec.crashSubj.Store(int32(victim.idx))
+	t0 = time.Now()
+	victim.crash(r.netw)
+	res.Crash = r.spread(ctx, "crash", victim, t0, r.rec.crashSeen, 3*upper+spreadTimeout)
+
+	// The quiet window: packet loss only.
+	r.rec.setPhase("stable")
+	r.setStatus(func() string { return fmt.Sprintf("stable window (%v)", r.cfg.Stable) })
+	if err := sleepCtx(ctx, r.cfg.Stable); err != nil {
+		return nil, err
+	}
+
+	// Paused nodes (CPU pauses), on top of the loss.
+	if cfg.Pause > 0 {
+		r.rec.setPhase("pause")
+		pr := &PauseResult{For: Seconds(r.cfg.PauseFor)}
+		chosen := map[int]bool{victim.idx: true}
+		for range cfg.Pause {
+			nd := r.pickNonSeed(chosen)
+			chosen[nd.idx] = true
+			pr.Nodes = append(pr.Nodes, nd.name)
+			r.rec.pausedEver[nd.idx].Store(true)
+		}
+		r.rec.pausing.Store(true)
+		for _, name := range pr.Nodes {
+			_ = r.netw.Pause(name, r.cfg.PauseFor)
+		}
+		// A paused node is probed within a few intervals; its suspicion
+		// lasts at most upper; then the verdict has to spread.
+		window := r.cfg.PauseFor + 4*r.t.ProbeInterval + upper + 2*time.Second
+		r.setStatus(func() string { return fmt.Sprintf("pause window (%v)", window) })
+		if err := sleepCtx(ctx, window); err != nil {
+			return nil, err
+		}
+		r.rec.pausing.Store(false)
+		for _, v := range r.rec.verdictList(catPaused) {
+			pr.DeclaredDead = append(pr.DeclaredDead, v.Subject)
+		}
+		pr.HealthyDeclaredByPaused = r.rec.verdictList(catByPaused)
+		pr.HealthyDeclaredDead = r.rec.verdictList(catDuringPause)
+		res.Pause = pr
+	}
+
+	if !cfg.NoPartition {
+		pr, err := r.partition(ctx, upper)
+		if err != nil {
+			return nil, err
+		}
+		res.Partition = pr
+	}
+
+	res.FalseDead = r.rec.verdictList(catFalse)
+	res.Net = r.netw.Stats()
+	res.Wall = Seconds(time.Since(began))
+	res.PeakRSSMB = peakRSSMB()
+	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
+		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
+	return res, nil
+}
+
+// form creates the nodes and joins them: the seeds join each other, then
+// every other node joins one seed (a few joins at a time), and the run
+// waits until every node sees every node alive.
+func (r *runner) form(ctx context.Context) error {
+	n := r.cfg.Nodes
+	r.rec.setPhase("formation")
+	for k := range r.cfg.Seeds {
+		r.seeds = append(r.seeds, k*n/r.cfg.Seeds)
+	}
+	var created atomic.Int32
+	r.setStatus(func() string { return fmt.Sprintf("formation: %d/%d nodes created", created.Load(), n) })
+	r.nodes = make([]*node, n)
+	for i := range n {
+		nd, err := newNode(i, r.netw, r.t, r.rec, r.seeds, r.cfg.LogOutput)
+		if err != nil {
+			return err
+		}
+		r.nodes[i] = nd
+		created.Add(1)
+	}
+	addrOf := func(i int) string { return r.nodes[i].tr.Addr() }
+	for _, nd := range r.nodes {
+		nd.seedAddrs(addrOf)
+	}
+	first := r.nodes[r.seeds[0]]
+	for _, s := range r.seeds[1:] {
+		if _, err := r.nodes[s].ml.Join([]string{first.tr.Addr()}); err != nil {
+			return fmt.Errorf("seed %s cannot join %s: %w", r.nodes[s].name, first.name, err)
+		}
+	}
+	isSeed := make(map[int]bool)
+	for _, s := range r.seeds {
+		isSeed[s] = true
+	}
+	var joined atomic.Int32
+	r.setStatus(func() string {
+		return fmt.Sprintf("formation: %d/%d joined, %d see everyone", joined.Load(), n, r.countLive(n))
+	})
+	sem := make(chan struct{}, joinConcurrency)
+	var wg sync.WaitGroup
+	var joinErr atomic.Pointer[error]
+	for _, nd := range r.nodes {
+		if isSeed[nd.idx] {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(nd *node, seed string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := nd.ml.Join([]string{seed}); err != nil {
+				e := fmt.Errorf("%s cannot join: %w", nd.name, err)
+				joinErr.Store(&e)
+			}
+			joined.Add(1)
+		}(nd, r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr())
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	wg.Wait()
+	if e := joinErr.Load(); e != nil {
+		return *e
+	}
+	for _, nd := range r.nodes {
+		go nd.rejoinLoop(r.t.RejoinInterval)
+	}
+	_, ok, err := r.waitUntil(ctx, 60*time.Second+time.Duration(n)*60*time.Millisecond,
+		func() bool { return r.countLive(n) == n })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("formation: only %d of %d nodes saw every node alive", r.countLive(n), n)
+	}
+	return nil
+}
+
+// settle waits for the joins' gossip to die down: every learned node is
+// re-broadcast by every node, so forming n nodes queues about n² alive
+// messages. Settled means the packet rate is within a few times the
+// probing baseline (a ping and an ack per node per probe interval).
+func (r *runner) settle(ctx context.Context) bool {
+	r.rec.setPhase("settle")
+	n := float64(r.cfg.Nodes)
+	baseline := 2 * n / r.t.ProbeInterval.Seconds()
+	var rate atomic.Int64
+	r.setStatus(func() string {
+		return fmt.Sprintf("settling: %d packets/s (baseline %.0f)", rate.Load(), baseline)
+	})
+	const step = 500 * time.Millisecond
+	prev := r.netw.Stats().Sent
+	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
+	for time.Now().Before(deadline) {
+		if sleepCtx(ctx, step) != nil {
+			return false
+		}
+		cur := r.netw.Stats().Sent
+		rate.Store(int64(float64(cur-prev) / step.Seconds()))
+		prev = cur
+		if float64(rate.Load()) < 4*baseline {
+			return true
+		}
+	}
+	return false
+}
+
+// spread waits until every live node other than subject has a stamp in
+// seen (set by the recorder) and returns the per-node delays.
+func (r *runner) spread(ctx context.Context, what string, subject *node, t0 time.Time, seen []atomic.Int64, timeout time.Duration) Spread {
+	want := 0
+	for _, nd := range r.liveNodes() {
+		if nd != subject {
+			want++
+		}
+	}
+	count := func() int {
+		c := 0
+		for _, nd := range r.liveNodes() {
+			if nd != subject && seen[nd.idx].Load() != 0 {
+				c++
+			}
+		}
+		return c
+	}
+	r.setStatus(func() string { return fmt.Sprintf("%s of %s: %d/%d nodes", what, subject.name, count(), want) })
+	_, _, _ = r.waitUntil(ctx, timeout, func() bool { return count() >= want })
+	var per []time.Duration
+	for _, nd := range r.liveNodes() {
+		if nd == subject {
+			continue
+		}
+		if ts := seen[nd.idx].Load(); ts != 0 {
+			per = append(per, max(0, time.Unix(0, ts).Sub(t0)))
+		}
+	}
+	return spreadOf(subject.name, per, want)
+}
+
+// partition splits the live nodes into halves by index (the seeds are
+// spread so both halves have some), waits until the halves have declared
+// each other dead, heals, and waits for every node to see every live node
+// alive again.
+func (r *runner) partition(ctx context.Context, upper time.Duration) (*PartitionResult, error) {
+	n := r.cfg.Nodes
+	side := make([]int8, n)
+	var groups [2][]string
+	var liveOn [2]int
+	for i, nd := range r.nodes {
+		s := 0
+		if i >= n/2 {
+			s = 1
+		}
+		side[i] = int8(s)
+		groups[s] = append(groups[s], nd.name)
+		if !nd.stopped.Load() {
+			liveOn[s]++
+		}
+	}
+	pr := &PartitionResult{Sides: liveOn}
+	r.rec.setPhase("partition")
+	r.rec.partMu.Lock()
+	r.rec.side = side
+	r.rec.partMu.Unlock()
+	t0 := time.Now()
+	if err := r.netw.Partition(groups[0], groups[1]); err != nil {
+		return nil, err
+	}
+	split := func() int {
+		c := 0
+		for _, nd := range r.liveNodes() {
+			if int(nd.live.Load()) == liveOn[side[nd.idx]] {
+				c++
+			}
+		}
+		return c
+	}
+	total := liveOn[0] + liveOn[1]
+	r.setStatus(func() string { return fmt.Sprintf("partition: %d/%d nodes see only their half", split(), total) })
+	d, ok, err := r.waitUntil(ctx, 4*upper+30*time.Second, func() bool { return split() == total })
+	if err != nil {
+		return nil, err
+	}
+	pr.Split, pr.SplitComplete = Seconds(d), ok
+	pr.Lasted = Seconds(time.Since(t0))
+
+	r.rec.setPhase("heal")
+	r.rec.partMu.Lock()
+	r.rec.afterHeal = true
+	r.rec.partMu.Unlock()
+	t1 := time.Now()
+	r.netw.Heal()
+	merged := func() int {
+		c := 0
+		for _, nd := range r.liveNodes() {
+			if int(nd.live.Load()) == total {
+				c++
+			}
+		}
+		return c
+	}
+	r.setStatus(func() string { return fmt.Sprintf("heal: %d/%d nodes see every live node", merged(), total) })
+	d, ok, err = r.waitUntil(ctx, 3*r.t.RejoinInterval+4*upper+30*time.Second, func() bool { return merged() == total })
+	if err != nil {
+		return nil, err
+	}
+	pr.Remerge, pr.Remerged = Seconds(d), ok
+	_ = t1
+	pr.Verdicts = r.rec.observations(catPartition)
+	return pr, nil
+}
+
+// waitUntil polls cond until it holds or timeout passes; it returns the
+// time waited and whether cond held.
+func (r *runner) waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) (time.Duration, bool, error) {
+	t0 := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return time.Since(t0), true, nil
+		}
+		if time.Since(t0) > timeout {
+			return time.Since(t0), false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(t0), false, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *runner) liveNodes() []*node {
+	out := make([]*node, 0, len(r.nodes))
+	for _, nd := range r.nodes {
+		if nd != nil && !nd.stopped.Load() {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// countLive counts the nodes that see exactly want members alive.
+func (r *runner) countLive(want int) int {
+	c := 0
+	for _, nd := range r.nodes {
+		if nd != nil && int(nd.live.Load()) == want {
+			c++
+		}
+	}
+	return c
+}
+
+// pickNonSeed picks a random live node that is not a seed nor in skip.
+func (r *runner) pickNonSeed(skip map[int]bool) *node {
+	isSeed := make(map[int]bool)
+	for _, s := range r.seeds {
+		isSeed[s] = true
+	}
+	var cands []*node
+	for _, nd := range r.liveNodes() {
+		if !isSeed[nd.idx] && !skip[nd.idx] {
+			cands = append(cands, nd)
+		}
+	}
+	return cands[r.rng.IntN(len(cands))]
+}
+
+func (r *runner) shutdown() {
+	var wg sync.WaitGroup
+	for _, nd := range r.nodes {
+		if nd == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); nd.shutdown() }()
+	}
+	wg.Wait()
+}
+
+func (r *runner) setStatus(f func() string) { r.status.Store(&f) }
+
+// startProgress prints the status every ProgressEvery until stopped.
+func (r *runner) startProgress(began time.Time) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	every := r.cfg.ProgressEvery
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg := ""
+				if f := r.status.Load(); f != nil {
+					msg = (*f)()
+				}
+				fmt.Fprintf(r.cfg.Progress, "mesh sim %6.1fs  %s\n", time.Since(began).Seconds(), msg)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// peakRSSMB reads the process's peak resident set (VmHWM) on Linux; 0
+// elsewhere.
+func peakRSSMB() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// joinConcurrency bounds the joins in flight while the cluster forms.
+const joinConcurrency = 4

@@ -1,0 +1,101 @@
+package mesh
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun100NodesWithLoss is the CI run: 100 real memberlists, 5% packet
+// loss, two paused nodes. It asserts outcomes, not timings (the machine
+// is shared); the timings are logged.
+func TestRun100NodesWithLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 100-node run takes about 45 s")
+	}
+	// A generous bound that only catches a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	res, err := Run(ctx, Config{Nodes: 100, Loss: 0.05, Seed: 7, Pause: 2, Stable: time.Second,
+		Progress: &progress, ProgressEvery: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	WriteTable(&table, res)
+	t.Logf("\n%s", table.String())
+	if !res.Crash.Complete {
+		t.Errorf("crash of %s seen by %d of %d nodes", res.Crash.Subject, res.Crash.Reached, res.Crash.Of)
+	}
+	if !res.Broadcast.Complete {
+		t.Errorf("state broadcast reached %d of %d nodes", res.Broadcast.Reached, res.Broadcast.Of)
+	}
+	if !res.Metadata.Complete {
+		t.Errorf("metadata update reached %d of %d nodes", res.Metadata.Reached, res.Metadata.Of)
+	}
+	if len(res.FalseDead) > 0 {
+		t.Errorf("healthy nodes declared dead under 5%% loss: %s", verdictText(res.FalseDead))
+	}
+	if p := res.Partition; p == nil || !p.Remerged {
+		t.Errorf("halves did not re-merge after the heal: %+v", p)
+	}
+	if res.Net.LostRandom == 0 || res.Net.LostPartition == 0 || res.Net.DialsTimedOut == 0 {
+		t.Errorf("faults not exercised: %+v", res.Net)
+	}
+	if !res.Pass {
+		t.Error("run did not pass")
+	}
+	if res.Pause == nil || len(res.Pause.Nodes) != 2 {
+		t.Errorf("pause phase missing: %+v", res.Pause)
+	}
+	if !strings.Contains(progress.String(), "mesh sim") {
+		t.Error("no progress lines in a run longer than the progress interval")
+	}
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nodes", "2"}, "--nodes"},
+		{[]string{"--loss", "1.5"}, "--loss"},
+		{[]string{"--loss", "-0.1"}, "--loss"},
+		{[]string{"--nodes", "100", "--pause", "30"}, "--pause"},
+		{[]string{"--pause-for", "-1s"}, "--pause-for"},
+		{[]string{"--delay", "5s"}, "--delay"},
+		{[]string{"--retransmit-mult", "20"}, "--retransmit-mult"},
+		{[]string{"--bogus"}, "bogus"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Command(tc.args, &out, &errOut)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, ExitUsage)
+		}
+		if !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "usage:") {
+			t.Errorf("%v: stderr %q does not name %q", tc.args, errOut.String(), tc.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := Command([]string{"--help"}, &out, &out); code != ExitOK || !strings.Contains(out.String(), "-loss") {
+		t.Errorf("--help: exit %d, %q", code, out.String())
+	}
+}
+
+func TestTimingsScale(t *testing.T) {
+	small, big := TimingsFor(10), TimingsFor(1000)
+	if small.Scale != 1 || small.ProbeInterval != 250*time.Millisecond {
+		t.Errorf("10 nodes: %+v, want the daemon's defaults", small)
+	}
+	if big.Scale != 4 || big.ProbeInterval != time.Second || big.ProbeTimeout != 800*time.Millisecond {
+		t.Errorf("1000 nodes: %+v", big)
+	}
+	lo, hi := big.SuspicionTimeout(1000)
+	if lo != 12*time.Second || hi != 24*time.Second {
+		t.Errorf("suspicion at 1000 nodes: %v-%v, want 12s-24s", lo, hi)
+	}
+}

@@ -1,0 +1,88 @@
+package mesh
+
+import (
+	"math"
+	"time"
+
+	ramdmesh "github.com/ramd/ramd/mesh"
+)
+
+// Timings are the memberlist settings of every simulated node.
+type Timings struct {
+	ProbeInterval           time.Duration `json:"probe_interval"`
+	ProbeTimeout            time.Duration `json:"probe_timeout"`
+	SuspicionMult           int           `json:"suspicion_mult"`
+	SuspicionMaxTimeoutMult int           `json:"suspicion_max_timeout_mult"`
+	GossipInterval          time.Duration `json:"gossip_interval"`
+	GossipNodes             int           `json:"gossip_nodes"`
+	PushPullInterval        time.Duration `json:"push_pull_interval"`
+	RejoinInterval          time.Duration `json:"rejoin_interval"`
+	TCPTimeout              time.Duration `json:"tcp_timeout"`
+	DeadNodeReclaimTime     time.Duration `json:"dead_node_reclaim_time"`
+	// RetransmitMult is memberlist's (and the state queue's) retransmit
+	// multiplier: every node sends each broadcast it learns
+	// RetransmitMult*ceil(log10(n+1)) times. The daemon uses memberlist's 4.
+	RetransmitMult int `json:"retransmit_mult"`
+	// Scale is the factor applied to the daemon's probe and gossip
+	// intervals (1 up to 100 nodes).
+	Scale float64 `json:"scale"`
+}
+
+// TimingsFor returns the settings for a cluster of n nodes. They start
+// from the daemon's own defaults (package mesh), so the figures describe
+// the mesh as ramd configures it, and change only what one process with
+// n memberlists on two cores needs:
+//
+//   - ProbeInterval, ProbeTimeout and GossipInterval are multiplied by
+//     Scale = max(1, 2*log10(n) - 2): 1 up to 10 nodes, 2 at 100, 4 at
+//     1,000 (probe 1 s, timeout 800 ms, gossip 400 ms). All n nodes share
+//     one process, so an ack waits for the whole process's backlog, and
+//     on this shared two-core machine that backlog grows with n: with the
+//     daemon's 200 ms timeout, 100 nodes already suspected healthy peers
+//     while the joins were gossiped, and 300 nodes at 296 ms fell into a
+//     collapse (false suspicions make refutations, whose gossip delays
+//     more acks); at 1 s / 800 ms the same 300 nodes had no false
+//     suspicion. A real cluster runs one daemon per machine and does not
+//     need this. The timeout/interval ratio stays the daemon's (0.8),
+//     and growing with log(n) follows memberlist's own scaling of the
+//     suspicion timeout and of retransmits.
+//   - SuspicionMult, SuspicionMaxTimeoutMult, GossipNodes, TCPTimeout and
+//     DeadNodeReclaimTime are the daemon's, unscaled: memberlist already
+//     multiplies the suspicion timeout by log10(n).
+//   - PushPullInterval is the daemon's (5 s); memberlist itself stretches
+//     it by log2(n/32)+1 above 32 nodes (30 s at 1,000). The daemon sends
+//     its whole view in push/pull; the simulated nodes send none
+//     (LocalState is empty), since only membership is measured here.
+//   - RejoinInterval is the daemon's (5 s): as in the daemon, every node
+//     re-joins the seeds it does not see alive, which is what re-merges a
+//     healed partition once the dead are reaped.
+func TimingsFor(n int) Timings {
+	s := max(1, 2*math.Log10(float64(n))-2)
+	scale := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * s).Round(time.Millisecond)
+	}
+	return Timings{
+		ProbeInterval:           scale(ramdmesh.DefaultProbeInterval),
+		ProbeTimeout:            scale(ramdmesh.DefaultProbeTimeout),
+		SuspicionMult:           ramdmesh.DefaultSuspicionMult,
+		SuspicionMaxTimeoutMult: ramdmesh.DefaultSuspicionMaxTimeoutMult,
+		GossipInterval:          scale(ramdmesh.DefaultGossipInterval),
+		GossipNodes:             ramdmesh.DefaultGossipNodes,
+		PushPullInterval:        ramdmesh.DefaultPushPullInterval,
+		RejoinInterval:          ramdmesh.DefaultRejoinInterval,
+		TCPTimeout:              ramdmesh.DefaultTCPTimeout,
+		DeadNodeReclaimTime:     ramdmesh.DefaultDeadNodeReclaimTime,
+		RetransmitMult:          4,
+		Scale:                   s,
+	}
+}
+
+// SuspicionTimeout is memberlist's suspicion timeout for n nodes without
+// confirmations (the upper bound) and with all of them (the lower one):
+// SuspicionMult × max(1, log10(n)) × ProbeInterval, times
+// SuspicionMaxTimeoutMult for the upper bound.
+func (t Timings) SuspicionTimeout(n int) (lower, upper time.Duration) {
+	f := math.Max(1, math.Log10(float64(n)))
+	lower = time.Duration(float64(t.SuspicionMult) * f * float64(t.ProbeInterval))
+	return lower, lower * time.Duration(t.SuspicionMaxTimeoutMult)
+}
