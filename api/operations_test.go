@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// fakeOperator records calls and answers with err (if set).
+type fakeOperator struct {
+	*fakeSource
+	candidate   int
+	maintenance *bool
+	cancelled   bool
+	err         error
+}
+
+func (f *fakeOperator) Switchover(_ context.Context, c int) (SwitchoverResult, error) {
+	f.candidate = c
+	if f.err != nil {
+		return SwitchoverResult{}, f.err
+	}
+	return SwitchoverResult{OldPrimary: 1, NewPrimary: max(c, 2), FencingToken: 5, TookMs: 400}, nil
+}
+
+func (f *fakeOperator) CancelSwitchover(context.Context) error {
+	f.cancelled = true
+	return f.err
+}
+
+func (f *fakeOperator) SetMaintenance(_ context.Context, on bool) error {
+	f.maintenance = &on
+	return f.err
+}
+
+func (f *fakeOperator) History() []HistoryEntry {
+	return []HistoryEntry{{FencingToken: 1, New: 1, Reason: "bootstrap"}, {FencingToken: 2, Old: 1, New: 2, Reason: "switchover from 1"}}
+}
+
+func withOperator(op *fakeOperator) apiOption {
+	return func(c *Config, f *fakeSource) { op.fakeSource = f; c.Source = op }
+}
+
+func (a *testAPI) send(method, target, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestSwitchoverEndpoint(t *testing.T) {
+	op := &fakeOperator{}
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(op))
+	for _, c := range []struct {
+		body, want string
+		code, cand int
+	}{
+		{"", "switched over from node 1 to node 2", 200, 0},
+		{`{}`, "switched over", 200, 0},
+		{`{"candidate": 3}`, "to node 3", 200, 3},
+		{`{"candidate": 0}`, "candidate: 0 is not a node id", 400, -1},
+		{`{"candidate": "3"}`, `field "candidate" must be int`, 400, -1},
+		{`{"candiate": 3}`, `unknown field "candiate"`, 400, -1},
+		{`{"candidate": 3} {}`, "trailing data", 400, -1},
+		{`{"candidate": 3`, "invalid JSON body", 400, -1},
+		{`{"scheduled_at": "2026-11-26T03:00:00Z"}`, "scheduled_at", 501, -1},
+		{`{"candidate": ` + strings.Repeat("1", maxBody) + `}`, "larger than", 413, -1},
+	} {
+		op.candidate = -1
+		rec := a.send("POST", "/api/v1/cluster/switchover", c.body)
+		env := envelopeOf(t, rec)
+		if rec.Code != c.code || !strings.Contains(*env.Message, c.want) || op.candidate != c.cand {
+			t.Errorf("POST %.40q: %d %q (candidate %d), want %d containing %q (candidate %d)", c.body, rec.Code, *env.Message, op.candidate, c.code, c.want, c.cand)
+		}
+	}
+	op.err = &OpError{Status: http.StatusPreconditionFailed, Message: "candidate node 3 lags"}
+	if rec := a.send("POST", "/api/v1/cluster/switchover", `{"candidate": 3}`); rec.Code != 412 || !strings.Contains(*envelopeOf(t, rec).Message, "lags") {
+		t.Errorf("refusal: %d %s", rec.Code, rec.Body)
+	}
+	op.err = errors.New("boom")
+	if rec := a.send("POST", "/api/v1/cluster/switchover", ""); rec.Code != 500 {
+		t.Errorf("unexpected error: %d %s", rec.Code, rec.Body)
+	}
+	op.err = nil
+	if rec := a.send("DELETE", "/api/v1/cluster/switchover", ""); rec.Code != 200 || !op.cancelled {
+		t.Errorf("DELETE: %d %s", rec.Code, rec.Body)
+	}
+	rec := a.send("PUT", "/api/v1/cluster/switchover", "")
+	if rec.Code != 405 || rec.Header().Get("Allow") != "POST, DELETE" {
+		t.Errorf("PUT: %d Allow=%q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+func TestMaintenanceEndpoint(t *testing.T) {
+	op := &fakeOperator{}
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(op))
+	for _, c := range []struct {
+		body string
+		code int
+		want *bool
+	}{
+		{`{"enabled": true}`, 200, ptr(true)},
+		{`{"enabled": false}`, 200, ptr(false)},
+		{`{}`, 400, nil},
+		{``, 400, nil},
+		{`{"enabled": "yes"}`, 400, nil},
+	} {
+		op.maintenance = nil
+		rec := a.send("POST", "/api/v1/cluster/maintenance", c.body)
+		envelopeOf(t, rec)
+		if rec.Code != c.code || (c.want == nil) != (op.maintenance == nil) || (c.want != nil && *c.want != *op.maintenance) {
+			t.Errorf("POST %q: %d, maintenance %v", c.body, rec.Code, op.maintenance)
+		}
+	}
+	if rec := a.send("GET", "/api/v1/cluster/maintenance", ""); rec.Code != 200 {
+		t.Errorf("GET: %d", rec.Code)
+	}
+}
+
+func TestHistoryEndpoint(t *testing.T) {
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(&fakeOperator{}))
+	rec := a.send("GET", "/api/v1/cluster/history", "")
+	h := decodeData[[]HistoryEntry](t, envelopeOf(t, rec))
+	if rec.Code != 200 || len(h) != 2 || h[1].Reason != "switchover from 1" {
+		t.Fatalf("history: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestOperationsWithoutOperator(t *testing.T) {
+	a := newTestAPI(t, 1, primaryHealth())
+	for _, target := range []string{"/api/v1/cluster/switchover", "/api/v1/cluster/maintenance"} {
+		if rec := a.send("POST", target, `{"enabled": true}`); rec.Code != 501 {
+			t.Errorf("POST %s without an operator: %d", target, rec.Code)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
