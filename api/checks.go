@@ -77,6 +77,9 @@ func (s *server) check(r *mux.Router, c check) {
 			s.checkError(w, req, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: GET, HEAD, OPTIONS)", req.Method, c.path))
 			return
 		}
+		if !s.allow(w, req, accessRead, true) {
+			return
+		}
 		in := checkInput{local: s.src.LocalHealth(), node: s.src.Node()}
 		if c.lag || c.tags {
 			q, err := url.ParseQuery(req.URL.RawQuery)

@@ -84,7 +84,13 @@ func (s *server) methods(r *mux.Router, prefix, path string, hs map[string]http.
 			s.writeError(w, req, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", req.Method, route, allow)
 			return
 		}
-		h(w, req)
+		need := accessAdmin
+		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+			need = accessRead
+		}
+		if s.allow(w, req, need, false) {
+			h(w, req)
+		}
 	}))
 }
 

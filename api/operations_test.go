@@ -40,12 +40,29 @@ func (f *fakeOperator) History() []HistoryEntry {
 	return []HistoryEntry{{FencingToken: 1, New: 1, Reason: "bootstrap"}, {FencingToken: 2, Old: 1, New: 2, Reason: "switchover from 1"}}
 }
 
+const (
+	testAdminToken = "admin-token-0123456789"
+	testReadToken  = "read-token-0123456789"
+)
+
 func withOperator(op *fakeOperator) apiOption {
-	return func(c *Config, f *fakeSource) { op.fakeSource = f; c.Source = op }
+	return func(c *Config, f *fakeSource) {
+		op.fakeSource = f
+		c.Source = op
+		c.Auth = AuthConfig{AdminToken: testAdminToken, ReadToken: testReadToken, PublicHealthChecks: true}
+	}
 }
 
+// send makes a request with the admin token.
 func (a *testAPI) send(method, target, body string) *httptest.ResponseRecorder {
+	return a.sendAs(testAdminToken, method, target, body)
+}
+
+func (a *testAPI) sendAs(token, method, target, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
 	return rec
@@ -130,7 +147,7 @@ func TestHistoryEndpoint(t *testing.T) {
 }
 
 func TestOperationsWithoutOperator(t *testing.T) {
-	a := newTestAPI(t, 1, primaryHealth())
+	a := newTestAPI(t, 1, primaryHealth(), func(c *Config, _ *fakeSource) { c.Auth.AdminToken = testAdminToken })
 	for _, target := range []string{"/api/v1/cluster/switchover", "/api/v1/cluster/maintenance"} {
 		if rec := a.send("POST", target, `{"enabled": true}`); rec.Code != 501 {
 			t.Errorf("POST %s without an operator: %d", target, rec.Code)

@@ -92,6 +92,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and ages; nil means time.Now.
 	Now func() time.Time
+	// Auth sets the tokens; the zero value refuses every change and
+	// leaves reads open.
+	Auth AuthConfig
 }
 
 // statusCacheTTL bounds how stale a cached cluster status may be. Only
@@ -105,6 +108,9 @@ type server struct {
 	metrics   *metrics.Metrics
 	log       *slog.Logger
 	now       func() time.Time
+	auth      AuthConfig
+	// adminDigest and readDigest are the tokens' SHA-256 (nil: not set).
+	adminDigest, readDigest []byte
 
 	bufs        sync.Pool
 	statusCache atomic.Pointer[cachedBody]
@@ -120,6 +126,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		metrics: cfg.Metrics,
 		log:     cfg.Logger,
 		now:     cfg.Now,
+		auth:    cfg.Auth,
 	}
 	s.versioner, _ = cfg.Source.(ViewVersioner)
 	if s.log == nil {
@@ -129,6 +136,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		s.now = time.Now
 	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.adminDigest, s.readDigest = digest(cfg.Auth.AdminToken), digest(cfg.Auth.ReadToken)
 	return s.instrument(s.routes()), nil
 }
 
@@ -167,7 +175,9 @@ func (s *server) read(r *mux.Router, prefix, path string, h http.HandlerFunc) {
 		setRoute(w, route)
 		switch req.Method {
 		case http.MethodGet, http.MethodHead:
-			h(w, req)
+			if s.allow(w, req, accessRead, path == "/health") {
+				h(w, req)
+			}
 		default:
 			w.Header().Set("Allow", "GET, HEAD")
 			s.writeError(w, req, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: GET, HEAD)", req.Method, route)

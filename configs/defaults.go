@@ -31,8 +31,9 @@ func Default() *Config {
 			RejoinInterval:   Duration{5 * time.Second},
 		},
 		API: APIConfig{
-			Host: "0.0.0.0",
-			Port: 8080,
+			Host:               "0.0.0.0",
+			Port:               8080,
+			PublicHealthChecks: true,
 		},
 		PostgreSQL: PostgreSQLConfig{
 			Host:            "127.0.0.1",
@@ -102,7 +103,7 @@ func (c *Config) FillDerived(baseDir string) error {
 	// Explicit paths first, so that the derived ones below are built from
 	// absolute, cleaned parents.
 	for _, p := range []*string{&cl.DataDirectory, &cl.StateDirectory, &pg.SocketDirectory,
-		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile} {
+		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile} {
 		if err := absPath(p, baseDir); err != nil {
 			return err
 		}

@@ -143,9 +143,22 @@ type APIConfig struct {
 	SSLEnabled bool   `toml:"ssl_enabled"`
 	CertFile   string `toml:"cert_file"`
 	KeyFile    string `toml:"key_file"`
-	// AuthToken is the admin bearer token for mutating endpoints.
-	// Default: "" (enforced in the security issue).
+	// AuthToken is the admin bearer token: every mutating endpoint
+	// (switchover, maintenance...) requires it, and with none configured
+	// they are refused. At least 16 characters. Prefer AuthTokenFile or
+	// RAMD_API_AUTH_TOKEN to keep it out of the file. Default: "".
 	AuthToken string `toml:"auth_token"`
+	// AuthTokenFile reads AuthToken from a file (surrounding whitespace
+	// trimmed); exclusive with AuthToken. Default: "".
+	AuthTokenFile string `toml:"auth_token_file"`
+	// ReadToken lets its holder use the read endpoints only. Once either
+	// token is set, read endpoints require one of them (except the
+	// load-balancer checks, see PublicHealthChecks). Default: "".
+	ReadToken string `toml:"read_token"`
+	// PublicHealthChecks keeps the load-balancer checks (/primary,
+	// /replica, /read-only, /health and the like, /api/v1/health) open
+	// without a token, so HAProxy needs no credentials. Default: true.
+	PublicHealthChecks bool `toml:"public_health_checks"`
 }
 
 // PostgreSQLConfig describes the local PostgreSQL server ramd manages.

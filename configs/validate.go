@@ -160,7 +160,26 @@ func (c *Config) validateAPI(p *problems) {
 	}
 	checkOptionalPath(p, "api.cert_file", a.CertFile)
 	checkOptionalPath(p, "api.key_file", a.KeyFile)
+	checkOptionalPath(p, "api.auth_token_file", a.AuthTokenFile)
+	if a.AuthToken != "" && a.AuthTokenFile != "" {
+		p.add("api.auth_token_file", "set either auth_token or auth_token_file, not both")
+	}
+	for _, t := range []struct{ key, value string }{{"api.auth_token", a.AuthToken}, {"api.read_token", a.ReadToken}} {
+		switch {
+		case t.value == "":
+		case len(t.value) < minTokenLength:
+			p.add(t.key, "too short (%d characters): use at least %d, e.g. from `openssl rand -hex 24`", len(t.value), minTokenLength)
+		case strings.IndexFunc(t.value, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+			p.add(t.key, "must be printable ASCII without spaces")
+		}
+	}
+	if a.ReadToken != "" && a.ReadToken == a.AuthToken {
+		p.add("api.read_token", "must differ from auth_token (the read token must not allow changes)")
+	}
 }
+
+// minTokenLength: shorter bearer tokens are guessable.
+const minTokenLength = 16
 
 func (c *Config) validatePostgreSQL(p *problems) {
 	pg := &c.PostgreSQL

@@ -36,15 +36,17 @@ type Options struct {
 
 // Daemon is one running ramd node.
 type Daemon struct {
-	cfg       *configs.Config
-	log       *slog.Logger
-	reg       *prometheus.Registry
-	metrics   *metrics.Metrics
-	pg        *pg.Manager
-	mesh      *mesh.Mesh
-	apiLn     net.Listener
-	metricsLn net.Listener
-	startedAt time.Time
+	cfg *configs.Config
+	// adminToken is the API's admin token (auth_token or its file).
+	adminToken string
+	log        *slog.Logger
+	reg        *prometheus.Registry
+	metrics    *metrics.Metrics
+	pg         *pg.Manager
+	mesh       *mesh.Mesh
+	apiLn      net.Listener
+	metricsLn  net.Listener
+	startedAt  time.Time
 
 	mu        sync.RWMutex
 	health    pg.Health
@@ -83,6 +85,14 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
 	d.gate.d = d
+	tok, err := cfg.API.AdminToken()
+	if err != nil {
+		return nil, err
+	}
+	d.adminToken = tok
+	if d.adminToken == "" {
+		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
+	}
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,
@@ -208,7 +218,8 @@ func New(opts Options) (*Daemon, error) {
 // Run serves until ctx is cancelled, then shuts down cleanly: PostgreSQL
 // stops with a fast shutdown and the node leaves the mesh.
 func (d *Daemon) Run(ctx context.Context) error {
-	handler, err := api.NewHandler(api.Config{Source: d, Metrics: d.metrics, Logger: d.log.With("component", "api")})
+	handler, err := api.NewHandler(api.Config{Source: d, Metrics: d.metrics, Logger: d.log.With("component", "api"),
+		Auth: api.AuthConfig{AdminToken: d.adminToken, ReadToken: d.cfg.API.ReadToken, PublicHealthChecks: d.cfg.API.PublicHealthChecks}})
 	if err != nil {
 		return err
 	}

@@ -115,9 +115,9 @@ func eventually(t *testing.T, within time.Duration, cond func() string) time.Dur
 	return 0
 }
 
-// apiCall sends body (JSON, or nothing when empty) and returns the status
-// and the raw answer.
-func apiCall(t *testing.T, method, url, body string) (int, string) {
+// apiCall sends body (JSON, or nothing when empty) with the admin token
+// and returns the status and the raw answer.
+func apiCall(t *testing.T, token, method, url, body string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -129,6 +129,9 @@ func apiCall(t *testing.T, method, url, body string) (int, string) {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
 	if err != nil {

@@ -42,7 +42,7 @@ func TestSwitchover(t *testing.T) {
 			}
 		}
 	}
-	out, err := exec.CommandContext(ctx, ramctlBin, "--url", asked.APIURL(), "switchover", "--candidate", fmt.Sprint(cand.ID), "--force").CombinedOutput()
+	out, err := exec.CommandContext(ctx, ramctlBin, "--url", asked.APIURL(), "--token", c.Token, "switchover", "--candidate", fmt.Sprint(cand.ID), "--force").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ramctl switchover: %v\n%s", err, out)
 	}
@@ -52,7 +52,7 @@ func TestSwitchover(t *testing.T) {
 	// 2. To the best replica, through the primary's own API.
 	waitReplicasStreaming(t, c, cand)
 	waitAcks(t, w, cand)
-	code, env := apiCall(t, "POST", cand.APIURL()+"/api/v1/cluster/switchover", "")
+	code, env := apiCall(t, c.Token, "POST", cand.APIURL()+"/api/v1/cluster/switchover", "")
 	if code != 200 {
 		t.Fatalf("POST /cluster/switchover on the primary: %d %s", code, env)
 	}
@@ -71,6 +71,10 @@ func TestSwitchover(t *testing.T) {
 	}
 	checkSwitched(t, ctx, c, w, cand, next)
 
+	// Without the admin token nothing changes.
+	if code, env := apiCall(t, "", "POST", old.APIURL()+"/api/v1/cluster/switchover", ""); code != 401 {
+		t.Errorf("switchover without a token: %d %s, want 401", code, env)
+	}
 	// Refusals name the reason: the primary as candidate, an unknown node.
 	for body, want := range map[string]int{
 		fmt.Sprintf(`{"candidate": %d}`, next.ID): 412,
@@ -78,12 +82,12 @@ func TestSwitchover(t *testing.T) {
 		`{"candidate": "x"}`:                      400,
 		`{"bogus": 1}`:                            400,
 	} {
-		if code, env := apiCall(t, "POST", old.APIURL()+"/api/v1/cluster/switchover", body); code != want {
+		if code, env := apiCall(t, c.Token, "POST", old.APIURL()+"/api/v1/cluster/switchover", body); code != want {
 			t.Errorf("switchover %s: %d %s, want %d", body, code, env, want)
 		}
 	}
 	wstop()
-	hist, err := exec.CommandContext(ctx, ramctlBin, "--url", old.APIURL(), "history").CombinedOutput()
+	hist, err := exec.CommandContext(ctx, ramctlBin, "--url", old.APIURL(), "--token", c.Token, "history").CombinedOutput()
 	if err != nil || strings.Count(string(hist), "switchover") != 2 {
 		t.Fatalf("ramctl history (want two switchovers): %v\n%s", err, hist)
 	}

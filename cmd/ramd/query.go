@@ -51,15 +51,21 @@ func localAPIURL(cfg *configs.Config) string {
 // get asks the local daemon (or --url) for path. A daemon that does not
 // answer is exitNotRunning.
 func (q queryFlags) get(path string) (apiclient.Response, error) {
-	url := *q.url
+	url, token := *q.url, os.Getenv("RAMD_TOKEN")
 	if url == "" {
 		cfg, err := loadConfig(*q.config)
 		if err != nil {
 			return apiclient.Response{}, err
 		}
 		url = localAPIURL(cfg)
+		if token == "" {
+			// The local daemon's own token (the read token is enough).
+			if token = cfg.API.ReadToken; token == "" {
+				token, _ = cfg.API.AdminToken()
+			}
+		}
 	}
-	c := apiclient.Client{URLs: []string{url}, Token: os.Getenv("RAMD_TOKEN"), Timeout: *q.timeout}
+	c := apiclient.Client{URLs: []string{url}, Token: token, Timeout: *q.timeout}
 	r, err := c.Get(context.Background(), path)
 	if errors.Is(err, apiclient.ErrUnreachable) {
 		return r, exitError{exitNotRunning, fmt.Errorf("ramd is not reachable: %v", strings.TrimPrefix(err.Error(), apiclient.ErrUnreachable.Error()+": "))}

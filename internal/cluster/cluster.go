@@ -35,6 +35,8 @@ type Options struct {
 	PGBase, APIBase, MetricsBase, MeshBase int
 	// Password is the PostgreSQL superuser password (random when empty).
 	Password string
+	// Token is the API admin token (random when empty).
+	Token string
 	// LogLevel for the daemons (default "info").
 	LogLevel string
 	// Extra is appended to every node's config file (TOML), e.g. extra
@@ -78,6 +80,8 @@ type Node struct {
 type Cluster struct {
 	Dir      string
 	Password string
+	// Token is every node's API admin token.
+	Token string
 	Nodes    []*Node
 	opts     Options
 	net      *network // with Options.Netns
@@ -98,6 +102,13 @@ func Prepare(opts Options) (*Cluster, error) {
 		}
 		opts.Password = hex.EncodeToString(b)
 	}
+	if opts.Token == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("cluster: token: %w", err)
+		}
+		opts.Token = hex.EncodeToString(b)
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -106,7 +117,7 @@ func Prepare(opts Options) (*Cluster, error) {
 	if err := os.Chmod(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	c := &Cluster{Dir: opts.Dir, Password: opts.Password, opts: opts}
+	c := &Cluster{Dir: opts.Dir, Password: opts.Password, Token: opts.Token, opts: opts}
 	var netnsPorts []int
 	if opts.Netns && !opts.BasePorts {
 		// One draw, so that the ports are distinct across nodes: in
@@ -177,6 +188,7 @@ bind_port = {{.N.MeshPort}}
 [api]
 host = "{{.N.Addr}}"
 port = {{.N.APIPort}}
+auth_token = "{{.Token}}"
 
 [postgresql]
 host = "{{.N.Addr}}"
@@ -206,7 +218,7 @@ func (c *Cluster) writeConfig(n *Node) error {
 	defer f.Close()
 	err = configTemplate.Execute(f, map[string]any{
 		"N": n, "ClusterName": "demo", "Join": strings.Join(join, ", "), "Expect": len(c.Nodes),
-		"LogLevel": c.opts.LogLevel, "Password": c.Password, "Extra": c.opts.Extra,
+		"LogLevel": c.opts.LogLevel, "Password": c.Password, "Token": c.Token, "Extra": c.opts.Extra,
 		"Netns": c.net != nil, "HBA": hba,
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ type Status = apiclient.Status
 
 // Client returns an API client for this node.
 func (n *Node) Client() *apiclient.Client {
-	return &apiclient.Client{URLs: []string{n.APIURL()}, Timeout: 2 * time.Second}
+	return &apiclient.Client{URLs: []string{n.APIURL()}, Token: n.c.Token, Timeout: 2 * time.Second}
 }
 
 // Status asks this node's API for the cluster status.

@@ -145,7 +145,7 @@ func trial(bin, syncMode string) (result, error) {
 			via = n
 		}
 	}
-	if err := post(ctx, via.APIURL()+"/api/v1/cluster/switchover"); err != nil {
+	if err := post(ctx, via.APIURL()+"/api/v1/cluster/switchover", c.Token); err != nil {
 		return res, err
 	}
 	target, err := c.WaitWritable(ctx, old)
@@ -199,11 +199,12 @@ func trial(bin, syncMode string) (result, error) {
 }
 
 // post sends an empty POST and fails unless the answer is 200.
-func post(ctx context.Context, url string) error {
+func post(ctx context.Context, url, token string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
