@@ -90,9 +90,6 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.adminToken = tok
-	if d.adminToken == "" {
-		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
-	}
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,
@@ -224,6 +221,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	apiSrv := api.NewServer(d.apiLn.Addr().String(), handler)
+	if d.adminToken == "" {
+		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- serve(apiSrv, d.apiLn, d.cfg.API) }()
 	var metricsSrv *http.Server

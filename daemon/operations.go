@@ -50,6 +50,9 @@ func (d *Daemon) propose(ctx context.Context, fn func(n *election.Node) error) e
 	}
 }
 
+// switchoverLagFloor: see checkSwitchover.
+const switchoverLagFloor = 64 << 20
+
 // Switchover implements api.Operator.
 func (d *Daemon) Switchover(ctx context.Context, candidate int) (api.SwitchoverResult, error) {
 	began := time.Now()
@@ -99,7 +102,12 @@ func (d *Daemon) checkSwitchover(st election.ClusterState, candidate int) error 
 	if !ok || p.Liveness != mesh.Alive || !p.State.Healthy || p.State.Role != mesh.RolePrimary {
 		return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("the primary (node %d) is not healthy: a switchover needs a running primary (use failover)", st.Primary)}
 	}
-	maxLag := uint64(d.cfg.Failover.MaximumLagOnFailover)
+	// The step-down waits until the streaming replicas hold every record,
+	// so lag only costs time here; the bound refuses candidates far
+	// behind. Gossiped positions can trail by a WAL segment (a segment
+	// switch on the primary shows before the replica's next check), so
+	// the bound is never below switchoverLagFloor.
+	maxLag := max(uint64(d.cfg.Failover.MaximumLagOnFailover), switchoverLagFloor)
 	qualifies := func(m mesh.Member) string {
 		switch {
 		case m.Liveness != mesh.Alive:
@@ -108,8 +116,8 @@ func (d *Daemon) checkSwitchover(st election.ClusterState, candidate int) error 
 			return "is not a healthy streaming replica"
 		case isTrue(m.State.Tags["nofailover"]):
 			return "is tagged nofailover"
-		case maxLag > 0 && m.State.LagBytes > maxLag:
-			return fmt.Sprintf("lags %d bytes behind the primary (maximum_lag_on_failover %d)", m.State.LagBytes, maxLag)
+		case m.State.LagBytes > maxLag:
+			return fmt.Sprintf("lags %d bytes behind the primary (more than %d)", m.State.LagBytes, maxLag)
 		}
 		return ""
 	}
