@@ -58,6 +58,8 @@ type Daemon struct {
 
 	failover *failoverLoop
 	gate     gateRunner
+	// writer is the writer token of the local WAL (see writertoken.go).
+	writer *writerToken
 
 	ident       identity
 	resolved    bool // bootstrap decided: the data directory is ours to run
@@ -128,6 +130,7 @@ func New(opts Options) (*Daemon, error) {
 	if d.ident.NodeID != 0 && d.ident.NodeID != cfg.Cluster.NodeID {
 		return nil, fmt.Errorf("daemon: cluster.state_directory %s belongs to node %d, not node %d; give each node its own state directory", cfg.Cluster.StateDirectory, d.ident.NodeID, cfg.Cluster.NodeID)
 	}
+	d.writer = loadWriterToken(cfg.Cluster.StateDirectory, d.log)
 
 	if ds == pg.StateInitialized && d.ident.SystemID != 0 {
 		// A data directory that is not the one this node recorded is

@@ -360,6 +360,15 @@ func (f *failoverLoop) localFrom(h pg.Health) election.Local {
 			f.standbyPos = pos
 		}
 	}
+	if wt := f.d.observeWriterToken(h); wt.Pending {
+		// The history was replaced (rewind, clone): what was seen before
+		// says nothing about it, and the position is unknown until the
+		// node streams the primary's timeline.
+		f.standbyPos = election.Position{}
+		pos = wt.apply(pos)
+	} else if h.Accepting {
+		pos = wt.apply(pos)
+	}
 	tags := f.d.cfg.Cluster.Tags
 	return election.Local{
 		Healthy:    h.Running && h.Accepting && h.InRecovery,

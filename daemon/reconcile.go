@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ramd/ramd/api"
@@ -28,6 +29,9 @@ func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
 		// never recorded a primary — otherwise an old primary coming back
 		// would be writable before it learns it was replaced.
 		if !h.Running && (d.isStandbyDataDir() || d.HoldsLease() || d.failover.neverBootstrapped()) {
+			if !d.isStandbyDataDir() && d.HoldsLease() && !d.recordPrimaryToken() {
+				return
+			}
 			d.restartPostgres(ctx)
 		}
 	case wantFenced:
@@ -37,6 +41,15 @@ func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
 		// proves a quorum agrees this token is current, so a stale
 		// promotion replayed from the log after a restart does nothing.
 		if !d.HoldsLease() {
+			return
+		}
+		// Record the writer token before PostgreSQL writes under it
+		// (promoted, started as primary, or the bootstrap primary now
+		// named under token 1). The node was chosen as holding every
+		// acknowledged commit, so recording it early is safe even if the
+		// promotion fails.
+		if err := d.writer.set(tokenKnown(w.token), "primary under token "+strconv.FormatUint(w.token, 10)); err != nil {
+			d.log.Error("recording the writer token failed; not promoting, will retry", "token", w.token, "error", err)
 			return
 		}
 		switch {
@@ -99,6 +112,14 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			d.restartPostgres(ctx)
 			return
 		}
+		// pg_rewind (or the re-clone after it) replaces the local history
+		// by a prefix of the primary's: the old writer token no longer
+		// describes it. Report the position as unknown until it streams
+		// the primary's timeline.
+		if err := d.writer.set(tokenPending, "rewinding"); err != nil {
+			d.log.Error("recording the writer token failed; will retry", "error", err)
+			return
+		}
 		d.log.Info("rejoining as a replica with pg_rewind", "primary", w.primaryID, "source", src.String())
 		began := time.Now()
 		if err := d.pg.Rewind(ctx, src, slot, app); err != nil {
@@ -110,6 +131,25 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 		}
 		d.log.Info("rewound and following", "primary", w.primaryID, "took", time.Since(began).String())
 	}
+}
+
+// recordPrimaryToken records the token under which this node holds the
+// lease as its writer token, before a primary's data directory starts
+// without a decision yet (after a restart, before the election replays
+// the promotion). It reports false if PostgreSQL must not start yet.
+func (d *Daemon) recordPrimaryToken() bool {
+	if d.failover == nil {
+		return true
+	}
+	st, _, _ := d.failover.Snapshot()
+	if !st.Bootstrapped || st.Primary != uint64(d.cfg.Cluster.NodeID) {
+		return true
+	}
+	if err := d.writer.set(tokenKnown(st.Token), "starting as primary under token "+strconv.FormatUint(st.Token, 10)); err != nil {
+		d.log.Error("recording the writer token failed; will retry", "token", st.Token, "error", err)
+		return false
+	}
+	return true
 }
 
 // isStandbyDataDir reports whether the stopped data directory will start

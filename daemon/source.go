@@ -38,6 +38,9 @@ func (d *Daemon) nodeState(h pg.Health, ds mesh.DataState, sysid uint64, members
 		PGVersion:   h.Version,
 		Tags:        c.Cluster.Tags,
 	}
+	if wt := d.writer.get(); wt.Known {
+		s.WriterToken, s.WriterTokenKnown = wt.Token, true
+	}
 	switch s.Role {
 	case mesh.RolePrimary:
 		s.LSN = uint64(h.CurrentLSN)

@@ -29,6 +29,7 @@ var errRefused = errors.New("daemon: refusing to start")
 // result, and carry out what the bootstrap decision asks for.
 func (d *Daemon) step(ctx context.Context) error {
 	h := d.check(ctx)
+	d.observeWriterToken(h)
 	d.publish(h)
 	d.metrics.UpdateCluster(d.cfg.Cluster.NodeID, d.mesh.Members(), h)
 	if d.cfg.Failover.Fencing == "lease" {
@@ -90,6 +91,12 @@ func (d *Daemon) bootstrap(ctx context.Context, h pg.Health) error {
 	case election.Refuse:
 		return fmt.Errorf("%w: %s (data directory %s)", errRefused, dec.Reason, d.cfg.Cluster.DataDirectory)
 	case election.InitPrimary:
+		// The bootstrap primary writes before the election records it
+		// under token 1: its first WAL carries writer token 0.
+		if err := d.writer.set(tokenKnown(0), "initdb"); err != nil {
+			d.log.Error("recording the writer token failed; will retry", "error", err)
+			return nil
+		}
 		d.setDataState(mesh.DataInitializing)
 		d.publish(h)
 		if err := d.pg.InitPrimary(ctx); err != nil {
@@ -98,6 +105,13 @@ func (d *Daemon) bootstrap(ctx context.Context, h pg.Health) error {
 			return nil
 		}
 	case election.Clone:
+		// A clone holds its source's history up to where the copy ended:
+		// its position is unknown until it streams the primary's
+		// timeline.
+		if err := d.writer.set(tokenPending, "cloning"); err != nil {
+			d.log.Error("recording the writer token failed; will retry", "error", err)
+			return nil
+		}
 		d.setDataState(mesh.DataInitializing)
 		d.publish(h)
 		src := pg.Endpoint{Host: dec.Source.Host, Port: dec.Source.Port}

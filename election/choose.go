@@ -96,7 +96,7 @@ func CandidateFromMember(m mesh.Member) Candidate {
 		ID:         uint64(max(m.State.NodeID, 0)),
 		Alive:      m.Liveness == mesh.Alive,
 		Healthy:    m.State.Healthy && m.State.PGRunning && m.State.Role == mesh.RoleReplica,
-		Position:   Position{Timeline: m.State.Timeline, LSN: m.State.LSN},
+		Position:   Position{Timeline: m.State.Timeline, LSN: m.State.LSN, Token: m.State.WriterToken, TokenKnown: m.State.WriterTokenKnown},
 		Priority:   prio,
 		NoFailover: strings.EqualFold(m.State.Tags["nofailover"], "true"),
 		Detached:   m.State.DataState != "" && m.State.DataState != mesh.DataReady,

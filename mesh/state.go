@@ -53,6 +53,12 @@ type NodeState struct {
 	// received position on a replica.
 	LSN       uint64 `json:"lsn"`
 	ReplayLSN uint64 `json:"replay_lsn"`
+	// WriterToken is the fencing token under which the primary that wrote
+	// the last record of this node's WAL was promoted (see
+	// election.Position); meaningful only when WriterTokenKnown.
+	WriterToken      uint64 `json:"writer_token,omitempty"`
+	WriterTokenKnown bool   `json:"writer_token_known,omitempty"`
+
 	// LagBytes and LagSeconds are this replica's distance behind its
 	// primary (0 on a primary).
 	LagBytes   uint64            `json:"lag_bytes"`
