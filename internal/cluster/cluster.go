@@ -82,9 +82,9 @@ type Cluster struct {
 	Password string
 	// Token is every node's API admin token.
 	Token string
-	Nodes    []*Node
-	opts     Options
-	net      *network // with Options.Netns
+	Nodes []*Node
+	opts  Options
+	net   *network // with Options.Netns
 }
 
 // Prepare writes every node's config file without starting anything.
