@@ -183,7 +183,7 @@ func loadWriterToken(stateDir string, log *slog.Logger) *writerToken {
 	b, err := os.ReadFile(w.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		log.Info("no writer token recorded; positions are reported without one until this node is promoted or streams from the primary", "file", w.path)
+		log.Debug("no writer token recorded; positions are reported without one until this node is promoted or streams from the primary", "file", w.path)
 	case err != nil:
 		log.Warn("cannot read the writer token; treating it as unknown", "file", w.path, "error", err)
 	default:
