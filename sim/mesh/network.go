@@ -52,16 +52,19 @@ type Network struct {
 	byAddr   map[string]*Transport
 	byName   map[string]*Transport
 	def      Link
-	links    map[[2]string]Link // (from addr, to addr) overrides
-	side     map[string]int     // partition side by addr; nil: no partition
-	streams  map[*streamConn]struct{}
+	links    map[[2]string]Link       // (from addr, to addr) overrides
+	side     map[string]int           // partition side by addr; nil: no partition
+	streams  map[*streamConn]struct{} // guarded by streamsMu
 	nextHost uint32
 	// capacity is the number of nodes the network is sized for (node
 	// indexes in state messages are below it).
 	capacity int
 
-	rngMu sync.Mutex
-	rng   *rand.Rand
+	// seed seeds every transport's loss and jitter draws.
+	seed uint64
+	// streamsMu guards streams, apart from mu: a stream opens per dial,
+	// and a write lock on mu per dial stalled every packet's route lookup.
+	streamsMu sync.Mutex
 
 	sent, delivered, lostRandom, lostPartition, lostDown, lostOverflow atomic.Int64
 	dials, dialsRefused, dialsTimedOut, streamsCut                     atomic.Int64
@@ -79,7 +82,7 @@ func NewNetwork(def Link, seed uint64, capacity int) *Network {
 		def:      def,
 		links:    make(map[[2]string]Link),
 		streams:  make(map[*streamConn]struct{}),
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		seed:     seed,
 	}
 }
 
@@ -109,6 +112,7 @@ func (n *Network) NewTransport(name string) (*Transport, error) {
 		streamCh: make(chan net.Conn, 64),
 		done:     make(chan struct{}),
 	}
+	t.rng = rand.New(rand.NewPCG(n.seed, uint64(h)))
 	t.udpAddr = &net.UDPAddr{IP: ip, Port: SimPort}
 	t.tcpAddr = &net.TCPAddr{IP: ip, Port: SimPort}
 	n.byAddr[t.addr] = t
@@ -158,11 +162,13 @@ func (n *Network) Partition(groups ...[]string) error {
 	}
 	n.side = side
 	var cut []*streamConn
+	n.streamsMu.Lock()
 	for s := range n.streams {
 		if side[s.local.addr] != side[s.remote.addr] {
 			cut = append(cut, s)
 		}
 	}
+	n.streamsMu.Unlock()
 	n.mu.Unlock()
 	n.closeStreams(cut)
 	return nil
@@ -188,11 +194,13 @@ func (n *Network) Crash(name string) error {
 	}
 	t.crashed.Store(true)
 	var cut []*streamConn
+	n.streamsMu.Lock()
 	for s := range n.streams {
 		if s.local == t || s.remote == t {
 			cut = append(cut, s)
 		}
 	}
+	n.streamsMu.Unlock()
 	n.mu.Unlock()
 	n.closeStreams(cut)
 	return nil
@@ -258,18 +266,20 @@ func (n *Network) separated(a, b *Transport) bool {
 }
 
 // draw returns whether a packet is lost and its delay on link l.
-func (n *Network) draw(l Link) (lost bool, delay time.Duration) {
+func (n *Network) draw(src *Transport, l Link) (lost bool, delay time.Duration) {
 	if l.Loss <= 0 && l.Jitter <= 0 {
 		return false, l.Delay
 	}
-	n.rngMu.Lock()
-	defer n.rngMu.Unlock()
-	if l.Loss > 0 && n.rng.Float64() < l.Loss {
+	// Each sender draws from its own generator: one shared generator
+	// behind one mutex serialised every packet of every node.
+	src.rngMu.Lock()
+	defer src.rngMu.Unlock()
+	if l.Loss > 0 && src.rng.Float64() < l.Loss {
 		return true, 0
 	}
 	delay = l.Delay
 	if l.Jitter > 0 {
-		delay += time.Duration(n.rng.Int64N(int64(l.Jitter)))
+		delay += time.Duration(src.rng.Int64N(int64(l.Jitter)))
 	}
 	return false, delay
 }
@@ -287,7 +297,7 @@ func (n *Network) send(src *Transport, b []byte, to string) {
 		n.lostPartition.Add(1)
 		return
 	}
-	lost, delay := n.draw(l)
+	lost, delay := n.draw(src, l)
 	if lost {
 		n.lostRandom.Add(1)
 		return
@@ -330,15 +340,15 @@ func (n *Network) deliver(dst *Transport, p *memberlist.Packet) {
 }
 
 func (n *Network) addStream(s *streamConn) {
-	n.mu.Lock()
+	n.streamsMu.Lock()
 	n.streams[s] = struct{}{}
-	n.mu.Unlock()
+	n.streamsMu.Unlock()
 }
 
 func (n *Network) removeStream(s *streamConn) {
-	n.mu.Lock()
+	n.streamsMu.Lock()
 	delete(n.streams, s)
-	n.mu.Unlock()
+	n.streamsMu.Unlock()
 }
 
 func (n *Network) closeStreams(cut []*streamConn) {

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,9 @@ type Transport struct {
 	tcpAddr  *net.TCPAddr
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
+
+	rngMu sync.Mutex
+	rng   *rand.Rand // loss and jitter draws of packets this node sends
 
 	crashed  atomic.Bool
 	shut     atomic.Bool
