@@ -21,6 +21,10 @@ type Operator interface {
 	Switchover(ctx context.Context, candidate int) (SwitchoverResult, error)
 	// CancelSwitchover withdraws a pending switchover.
 	CancelSwitchover(ctx context.Context) error
+	// Failover promotes candidate in a cluster without a healthy primary
+	// (a manual failover), and returns once it serves or ctx ends.
+	// allowDataLoss lifts the rules that protect acknowledged commits.
+	Failover(ctx context.Context, candidate int, allowDataLoss bool) (SwitchoverResult, error)
 	// SetMaintenance turns automatic failover off (on) or back on.
 	SetMaintenance(ctx context.Context, on bool) error
 	// History is every change of primary, oldest first.
@@ -208,6 +212,39 @@ func (s *server) handleCancelSwitchover(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	s.writeEnvelope(w, r, http.StatusOK, nil, "switchover cancelled")
+}
+
+type failoverRequest struct {
+	Candidate     *int `json:"candidate"`
+	AllowDataLoss bool `json:"allow_data_loss"`
+}
+
+func (s *server) handleFailover(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	var req failoverRequest
+	if !s.decodeBody(w, r, &req, false) {
+		return
+	}
+	switch {
+	case req.Candidate == nil:
+		s.writeError(w, r, http.StatusBadRequest, `"candidate" (the node id to promote) is required`)
+		return
+	case *req.Candidate <= 0:
+		s.writeError(w, r, http.StatusBadRequest, "candidate: %d is not a node id (a positive integer)", *req.Candidate)
+		return
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(switchoverTimeout + 5*time.Second))
+	ctx, cancel := context.WithTimeout(r.Context(), switchoverTimeout)
+	defer cancel()
+	res, err := op.Failover(ctx, *req.Candidate, req.AllowDataLoss)
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	s.writeEnvelope(w, r, http.StatusOK, res, fmt.Sprintf("failed over from node %d to node %d in %d ms", res.OldPrimary, res.NewPrimary, res.TookMs))
 }
 
 type maintenanceBody struct {

@@ -15,6 +15,7 @@ type fakeOperator struct {
 	candidate   int
 	maintenance *bool
 	cancelled   bool
+	allowLoss   bool
 	err         error
 }
 
@@ -24,6 +25,14 @@ func (f *fakeOperator) Switchover(_ context.Context, c int) (SwitchoverResult, e
 		return SwitchoverResult{}, f.err
 	}
 	return SwitchoverResult{OldPrimary: 1, NewPrimary: max(c, 2), FencingToken: 5, TookMs: 400}, nil
+}
+
+func (f *fakeOperator) Failover(_ context.Context, c int, allow bool) (SwitchoverResult, error) {
+	f.candidate, f.allowLoss = c, allow
+	if f.err != nil {
+		return SwitchoverResult{}, f.err
+	}
+	return SwitchoverResult{OldPrimary: 1, NewPrimary: c, FencingToken: 2, TookMs: 2500}, nil
 }
 
 func (f *fakeOperator) CancelSwitchover(context.Context) error {
@@ -108,6 +117,33 @@ func TestSwitchoverEndpoint(t *testing.T) {
 	rec := a.send("PUT", "/api/v1/cluster/switchover", "")
 	if rec.Code != 405 || rec.Header().Get("Allow") != "POST, DELETE" {
 		t.Errorf("PUT: %d Allow=%q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+func TestFailoverEndpoint(t *testing.T) {
+	op := &fakeOperator{}
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(op))
+	for _, c := range []struct {
+		body       string
+		code, cand int
+		allow      bool
+	}{
+		{`{"candidate": 3}`, 200, 3, false},
+		{`{"candidate": 2, "allow_data_loss": true}`, 200, 2, true},
+		{`{}`, 400, -1, false},
+		{``, 400, -1, false},
+		{`{"candidate": -1}`, 400, -1, false},
+		{`{"candidate": 2, "allow_data_loss": "yes"}`, 400, -1, false},
+	} {
+		op.candidate, op.allowLoss = -1, false
+		rec := a.send("POST", "/api/v1/cluster/failover", c.body)
+		envelopeOf(t, rec)
+		if rec.Code != c.code || op.candidate != c.cand || op.allowLoss != c.allow {
+			t.Errorf("POST %q: %d candidate %d allow %v, want %d %d %v", c.body, rec.Code, op.candidate, op.allowLoss, c.code, c.cand, c.allow)
+		}
+	}
+	if rec := a.sendAs(testReadToken, "POST", "/api/v1/cluster/failover", `{"candidate": 3}`); rec.Code != 403 {
+		t.Errorf("failover with the read token: %d", rec.Code)
 	}
 }
 

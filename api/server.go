@@ -159,6 +159,7 @@ func (s *server) routes() http.Handler {
 	s.read(v1, "/api/v1", "/cluster/history", s.handleHistory)
 	s.methods(v1, "/api/v1", "/cluster/switchover", map[string]http.HandlerFunc{
 		http.MethodPost: s.handleSwitchover, http.MethodDelete: s.handleCancelSwitchover})
+	s.methods(v1, "/api/v1", "/cluster/failover", map[string]http.HandlerFunc{http.MethodPost: s.handleFailover})
 	s.methods(v1, "/api/v1", "/cluster/maintenance", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleGetMaintenance, http.MethodPost: s.handleSetMaintenance})
 

@@ -139,6 +139,63 @@ func (d *Daemon) checkSwitchover(st election.ClusterState, candidate int) error 
 	return &api.OpError{Status: http.StatusPreconditionFailed, Message: "no healthy streaming replica to switch over to"}
 }
 
+// Failover implements api.Operator: a manual failover. It is refused
+// while the primary is healthy (a switchover is the tool then). The
+// coordinator still revokes and waits out the old lease before promoting;
+// without allowDataLoss it promotes the candidate only if it holds every
+// acknowledged commit (the synchronous bar) and is not behind another
+// replica. If the candidate does not qualify in time the request is
+// withdrawn and the answer says why.
+func (d *Daemon) Failover(ctx context.Context, candidate int, allowDataLoss bool) (api.SwitchoverResult, error) {
+	began := time.Now()
+	st, _, _ := d.failover.Snapshot()
+	if !st.Bootstrapped || st.Primary == 0 {
+		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusConflict, Message: "the cluster has no primary yet"}
+	}
+	if uint64(candidate) == st.Primary {
+		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("node %d is already the primary", candidate)}
+	}
+	if p, ok := d.mesh.Member(int(st.Primary)); ok && p.Liveness == mesh.Alive && p.State.Healthy && p.State.Role == mesh.RolePrimary {
+		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("the primary (node %d) is healthy: use a switchover", st.Primary)}
+	}
+	m, ok := d.mesh.Member(candidate)
+	switch {
+	case !ok:
+		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusNotFound, Message: fmt.Sprintf("node %d is not a member of the cluster", candidate)}
+	case m.Liveness != mesh.Alive || !m.State.PGRunning || m.State.Role != mesh.RoleReplica:
+		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("candidate node %d is not a running replica", candidate)}
+	}
+	if err := d.propose(ctx, func(n *election.Node) error { return n.RequestFailover(uint64(candidate), allowDataLoss) }); err != nil {
+		return api.SwitchoverResult{}, err
+	}
+	res := api.SwitchoverResult{OldPrimary: int(st.Primary)}
+	for {
+		now, _, phase := d.failover.Snapshot()
+		if now.Token > st.Token {
+			if now.Primary != uint64(candidate) {
+				return res, &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d was promoted instead (token %d)", now.Primary, now.Token)}
+			}
+			if m, ok := d.mesh.Member(candidate); ok && m.Liveness == mesh.Alive && m.State.Role == mesh.RolePrimary && m.State.Healthy {
+				res.NewPrimary, res.FencingToken, res.TookMs = candidate, now.Token, time.Since(began).Milliseconds()
+				return res, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			// Withdraw it rather than let it fire later unexpectedly.
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = d.propose(cctx, func(n *election.Node) error { return n.CancelFailover() })
+			cancel()
+			why := phase
+			if why == "" {
+				why = "no coordinator progress"
+			}
+			return res, &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("manual failover to node %d did not complete in %s and was withdrawn: %s (allow_data_loss forces it)", candidate, time.Since(began).Round(time.Millisecond), why)}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // CancelSwitchover implements api.Operator.
 func (d *Daemon) CancelSwitchover(ctx context.Context) error {
 	st, _, _ := d.failover.Snapshot()

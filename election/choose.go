@@ -190,6 +190,10 @@ type ChooseInput struct {
 	Sync SyncState
 	// Target restricts the choice to one node (switchover to a named node).
 	Target uint64
+	// RequireBest: a candidate behind the most advanced reported one is
+	// not eligible (a manual failover that must not lose what another
+	// replica holds).
+	RequireBest bool
 	// After, when set, is where the old primary's last WAL record starts
 	// (it stopped cleanly, for a switchover): a candidate must be beyond it,
 	// on its timeline, to hold every commit.
@@ -280,6 +284,8 @@ func Choose(in ChooseInput) Choice {
 			why = "position unknown"
 		case c.Position.Compare(bar) < 0:
 			why = fmt.Sprintf("at %v, below the synchronous bar %v", c.Position, bar)
+		case in.RequireBest && c.Position.Compare(best) < 0:
+			why = fmt.Sprintf("at %v, behind the most advanced replica at %v", c.Position, best)
 		case in.After != nil && c.Position.Compare(*in.After) <= 0:
 			why = fmt.Sprintf("at %v, not beyond the old primary's final record at %v", c.Position, *in.After)
 		}

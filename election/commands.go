@@ -21,6 +21,7 @@ const (
 	CmdPromote        CommandType = "promote"
 	CmdSetMaintenance CommandType = "set-maintenance"
 	CmdSwitchover     CommandType = "switchover"
+	CmdFailover       CommandType = "failover"
 	CmdSetSync        CommandType = "set-sync"
 	CmdAddVoter       CommandType = "add-voter"
 	CmdRemoveVoter    CommandType = "remove-voter"
@@ -40,6 +41,7 @@ type Command struct {
 	Promote     *PromoteCmd     `json:"promote,omitempty"`
 	Maintenance *MaintenanceCmd `json:"maintenance,omitempty"`
 	Switchover  *SwitchoverCmd  `json:"switchover,omitempty"`
+	Failover    *FailoverCmd    `json:"failover,omitempty"`
 	Voter       *VoterCmd       `json:"voter,omitempty"`
 	Sync        *SyncState      `json:"sync,omitempty"`
 }
@@ -80,6 +82,21 @@ type PromoteCmd struct {
 // MaintenanceCmd turns automatic failover off (On) or back on.
 type MaintenanceCmd struct {
 	On bool `json:"on"`
+}
+
+// FailoverCmd is an operator's manual failover (or, with Clear, its
+// withdrawal): the coordinator fails Token over to To even if the
+// detector has not judged the primary failed, and even in maintenance
+// mode. The lease rules still hold: the old lease is revoked and waited
+// out before anyone is promoted. AllowDataLoss lifts the synchronous bar
+// and the lag limit: To is promoted even if it may lack acknowledged
+// commits.
+type FailoverCmd struct {
+	Clear         bool          `json:"clear,omitempty"`
+	Token         uint64        `json:"token,omitempty"`
+	To            uint64        `json:"to,omitempty"`
+	AllowDataLoss bool          `json:"allow_data_loss,omitempty"`
+	At            time.Duration `json:"at"`
 }
 
 // SwitchoverCmd requests (or, with Clear, cancels) a planned switchover.
@@ -130,7 +147,7 @@ func (c Command) validate() error {
 		return fmt.Errorf("%w: unsupported version %d", ErrMalformedCommand, c.Version)
 	}
 	set := 0
-	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil} {
+	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil, c.Failover != nil} {
 		if p {
 			set++
 		}
@@ -148,6 +165,8 @@ func (c Command) validate() error {
 		ok = c.Maintenance != nil
 	case CmdSwitchover:
 		ok = c.Switchover != nil
+	case CmdFailover:
+		ok = c.Failover != nil && (c.Failover.Clear || (c.Failover.To != 0 && c.Failover.Token != 0))
 	case CmdSetSync:
 		ok = c.Sync != nil && c.Sync.validate() == nil
 	case CmdAddVoter, CmdRemoveVoter:

@@ -55,6 +55,9 @@ type failover struct {
 	// started: when the failover began (a switchover's named target is
 	// preferred for a while, then any replica beyond final will do).
 	started time.Duration
+	// manual: an operator asked for it (ClusterState.ManualFailover); it
+	// goes on in maintenance mode.
+	manual bool
 }
 
 // ReportPrimaryFailed is the detector's verdict that the current primary
@@ -83,7 +86,8 @@ func (n *Node) startFailover(token uint64, reason string, released bool) {
 	if token != n.state.Token {
 		return
 	}
-	if n.state.Maintenance {
+	manual := n.manualFailover() != nil
+	if n.state.Maintenance && !manual {
 		if n.suppressed != [2]any{token, reason} { // a re-announced release must not flood the log
 			n.suppressed = [2]any{token, reason}
 			n.event("failover-suppressed", "maintenance mode: "+reason)
@@ -97,7 +101,7 @@ func (n *Node) startFailover(token uint64, reason string, released bool) {
 		}
 		return
 	}
-	n.coord = &failover{token: token, old: n.state.Primary, reason: reason, released: released, revoked: map[uint64]time.Duration{}, positions: map[uint64]Candidate{}, lastSend: -1, started: n.now}
+	n.coord = &failover{token: token, old: n.state.Primary, reason: reason, released: released, revoked: map[uint64]time.Duration{}, positions: map[uint64]Candidate{}, lastSend: -1, started: n.now, manual: manual}
 	n.event("failover", fmt.Sprintf("token %d (primary %d): %s; revoking", token, n.state.Primary, reason))
 	n.coordinate()
 }
@@ -159,6 +163,7 @@ func (n *Node) syncFor(old uint64) SyncState {
 // coordinate advances the failover as far as it can at n.now.
 func (n *Node) coordinate() {
 	n.resumeRevoked()
+	n.startManual()
 	f := n.coord
 	if f == nil {
 		return
@@ -172,7 +177,7 @@ func (n *Node) coordinate() {
 		n.event("failover-done", fmt.Sprintf("token %d → %d, primary %d", f.token, n.state.Token, n.state.Primary))
 		n.coord = nil
 		return
-	case n.state.Maintenance:
+	case n.state.Maintenance && !f.manual:
 		n.event("failover-abandoned", fmt.Sprintf("token %d: maintenance mode", f.token))
 		n.coord = nil
 		return
@@ -239,6 +244,14 @@ func (n *Node) coordinate() {
 		if sw := n.state.Switchover; sw != nil && sw.From == f.old && sw.To != 0 && n.now-f.started < switchoverTargetWait(n.cfg) {
 			in.Target = sw.To
 		}
+		if mf := n.manualFailover(); mf != nil {
+			in.Target = mf.To
+			if mf.AllowDataLoss {
+				in.Sync, in.MaximumLagOnFailover = SyncState{}, 0
+			} else {
+				in.RequireBest = true
+			}
+		}
 		ch := Choose(in)
 		if !ch.OK {
 			if ch.Reason != f.waiting {
@@ -279,6 +292,31 @@ func (n *Node) coordinate() {
 		n.event("failover", fmt.Sprintf("token %d: promotion of %d not applied; choosing again", f.token, f.proposed))
 		n.coordinate()
 	}
+}
+
+// manualFailover is the pending manual failover of the applied token.
+func (n *Node) manualFailover() *FailoverCmd {
+	if mf := n.state.ManualFailover; mf != nil && mf.Token == n.state.Token {
+		return mf
+	}
+	return nil
+}
+
+// startManual starts (or marks manual) the failover an operator asked for.
+func (n *Node) startManual() {
+	mf := n.manualFailover()
+	if mf == nil || !n.IsLeader() || !n.state.Bootstrapped {
+		return
+	}
+	if f := n.coord; f != nil {
+		f.manual = true
+		return
+	}
+	reason := fmt.Sprintf("manual failover to %d", mf.To)
+	if mf.AllowDataLoss {
+		reason += " (data loss allowed)"
+	}
+	n.startFailover(mf.Token, reason, false)
 }
 
 // switchoverTargetWait is how long a switchover waits for its named

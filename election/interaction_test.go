@@ -78,6 +78,27 @@ func TestInteraction(t *testing.T) {
 			case "release":
 				h.nodes[id(0)].Release("graceful stop")
 				h.stabilize()
+			case "switchover":
+				var to uint64
+				d.MaybeScanArgs(t, "to", &to)
+				if err := h.leader().RequestSwitchover(to); err != nil {
+					return err.Error()
+				}
+				h.stabilize()
+			case "step-down":
+				// What the daemon does on ActStepDown: stop PostgreSQL
+				// cleanly, then release with the final position.
+				var lsn uint64
+				d.ScanArgs(t, "lsn", &lsn)
+				h.nodes[id(0)].ReleaseAfterStop("planned switchover", Position{Timeline: 1, LSN: lsn})
+				h.stabilize()
+			case "manual-failover":
+				var to uint64
+				d.ScanArgs(t, "to", &to)
+				if err := h.leader().RequestFailover(to, d.HasArg("allow-data-loss")); err != nil {
+					return err.Error()
+				}
+				h.stabilize()
 			case "maintenance":
 				if err := h.leader().SetMaintenance(d.CmdArgs[0].Key == "on"); err != nil {
 					return err.Error()

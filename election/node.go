@@ -516,6 +516,27 @@ func (n *Node) RequestSwitchover(to uint64) error {
 	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now}})
 }
 
+// RequestFailover proposes a manual failover of the current primary to
+// node to. With allowDataLoss the synchronous bar and the lag limit do not
+// apply to it.
+func (n *Node) RequestFailover(to uint64, allowDataLoss bool) error {
+	st := &n.state
+	switch {
+	case !st.Bootstrapped:
+		return fmt.Errorf("%w: no primary yet", ErrRejected)
+	case to == st.Primary:
+		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
+	case !slices.Contains(n.members(), to):
+		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
+	}
+	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Token: st.Token, To: to, AllowDataLoss: allowDataLoss, At: n.now}})
+}
+
+// CancelFailover withdraws a pending manual failover.
+func (n *Node) CancelFailover() error {
+	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Clear: true}})
+}
+
 // CancelSwitchover withdraws a pending switchover (one whose primary has
 // already stepped down goes on as a failover).
 func (n *Node) CancelSwitchover() error {

@@ -46,6 +46,8 @@ type ClusterState struct {
 	Sync SyncState `json:"sync,omitzero"`
 	// Switchover is a pending planned switchover, if any.
 	Switchover *SwitchoverCmd `json:"switchover,omitempty"`
+	// ManualFailover is a pending manual failover, if any.
+	ManualFailover *FailoverCmd `json:"manual_failover,omitempty"`
 	// History lists every change of primary, oldest first.
 	History []FailoverRecord `json:"history,omitempty"`
 }
@@ -73,6 +75,10 @@ func (s ClusterState) Clone() ClusterState {
 	if s.Switchover != nil {
 		sw := *s.Switchover
 		c.Switchover = &sw
+	}
+	if s.ManualFailover != nil {
+		mf := *s.ManualFailover
+		c.ManualFailover = &mf
 	}
 	return c
 }
@@ -130,6 +136,7 @@ func (s *ClusterState) Apply(c Command) error {
 		}
 		s.Primary, s.Token = p.New, p.Token
 		s.Switchover = nil
+		s.ManualFailover = nil
 		s.History = append(s.History, FailoverRecord{Token: p.Token, Old: p.Old, New: p.New, Reason: p.Reason, Timeline: p.Timeline, LSN: p.LSN, At: p.At, Time: p.Time})
 	case CmdSetMaintenance:
 		s.Maintenance = c.Maintenance.On
@@ -143,6 +150,22 @@ func (s *ClusterState) Apply(c Command) error {
 		v := s.Sync.Version
 		s.Sync = c.Sync.normalized()
 		s.Sync.Version = v + 1
+	case CmdFailover:
+		f := c.Failover
+		if f.Clear {
+			s.ManualFailover = nil
+			break
+		}
+		switch {
+		case !s.Bootstrapped:
+			return fmt.Errorf("%w: manual failover before bootstrap", ErrRejected)
+		case f.Token != s.Token:
+			return fmt.Errorf("%w: manual failover of token %d, applied token is %d", ErrStaleToken, f.Token, s.Token)
+		case f.To == s.Primary:
+			return fmt.Errorf("%w: node %d is already the primary", ErrRejected, f.To)
+		}
+		mf := *f
+		s.ManualFailover = &mf
 	case CmdSwitchover:
 		if c.Switchover.Clear {
 			s.Switchover = nil

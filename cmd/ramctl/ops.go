@@ -102,6 +102,40 @@ func switchover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader
 	return nil
 }
 
+func failover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cand := fs.Int("candidate", 0, "node id to promote (required)")
+	allow := fs.Bool("allow-data-loss", false, "promote even if acknowledged commits may be lost")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("failover: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("failover: unexpected argument %q", fs.Arg(0))
+	}
+	if *cand <= 0 {
+		return errors.New("failover: --candidate N (the node to promote) is required")
+	}
+	q := fmt.Sprintf("Promote node %d? Use this only when the primary has failed.", *cand)
+	if *allow {
+		q = fmt.Sprintf("Promote node %d even if acknowledged commits are lost?", *cand)
+	}
+	if err := confirm(*force, q, stdin, out); err != nil {
+		return err
+	}
+	r, err := call(c, http.MethodPost, "/api/v1/cluster/failover", map[string]any{"candidate": *cand, "allow_data_loss": *allow})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out.Write(append(r.Body, '\n'))
+		return nil
+	}
+	fmt.Fprintln(out, r.Envelope.Message)
+	return nil
+}
+
 func cancelSwitchover(c *apiclient.Client, out io.Writer) error {
 	r, err := call(c, http.MethodDelete, "/api/v1/cluster/switchover", nil)
 	if err != nil {

@@ -21,6 +21,8 @@ Usage:
   ramctl [global flags] switchover [--candidate N] [--force]
                                                    planned change of primary, no data lost
   ramctl [global flags] switchover cancel          withdraw a pending switchover
+  ramctl [global flags] failover --candidate N [--allow-data-loss] [--force]
+                                                   promote N when the primary has failed
   ramctl [global flags] maintenance on|off|status  automatic failover off/on
   ramctl [global flags] history                    every change of primary
   ramctl [global flags] version
@@ -31,8 +33,7 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Manual failover, config, node, replication and backup commands are not
-built yet.
+Config, node, replication and backup commands are not built yet.
 `
 
 type urlList []string
@@ -89,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = switchover(c, rest, *asJSON, os.Stdin, stdout)
 		}
+	case "failover":
+		err = failover(c, rest, *asJSON, os.Stdin, stdout)
 	case "maintenance":
 		err = maintenance(c, rest, *asJSON, stdout)
 	case "history":
