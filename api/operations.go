@@ -25,6 +25,9 @@ type Operator interface {
 	// (a manual failover), and returns once it serves or ctx ends.
 	// allowDataLoss lifts the rules that protect acknowledged commits.
 	Failover(ctx context.Context, candidate int, allowDataLoss bool) (SwitchoverResult, error)
+	// SetReplication re-attaches (attached) or detaches a replica from
+	// streaming, and returns once the node acted or ctx ends.
+	SetReplication(ctx context.Context, node int, attached bool) error
 	// SetMaintenance turns automatic failover off (on) or back on.
 	SetMaintenance(ctx context.Context, on bool) error
 	// History is every change of primary, oldest first.
@@ -245,6 +248,43 @@ func (s *server) handleFailover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeEnvelope(w, r, http.StatusOK, res, fmt.Sprintf("failed over from node %d to node %d in %d ms", res.OldPrimary, res.NewPrimary, res.TookMs))
+}
+
+type nodeBody struct {
+	NodeID *int `json:"node_id"`
+}
+
+// handleReplication serves POST /replication/start (attach) and /stop.
+func (s *server) handleReplication(attach bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		op, ok := s.operator(w, r)
+		if !ok {
+			return
+		}
+		var req nodeBody
+		if !s.decodeBody(w, r, &req, false) {
+			return
+		}
+		switch {
+		case req.NodeID == nil:
+			s.writeError(w, r, http.StatusBadRequest, `"node_id" is required`)
+			return
+		case *req.NodeID <= 0:
+			s.writeError(w, r, http.StatusBadRequest, "node_id: %d is not a node id (a positive integer)", *req.NodeID)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+		defer cancel()
+		if err := op.SetReplication(ctx, *req.NodeID, attach); err != nil {
+			s.writeOpError(w, r, err)
+			return
+		}
+		msg := fmt.Sprintf("node %d detached: streaming stopped; it is no failover candidate nor synchronous standby until started again", *req.NodeID)
+		if attach {
+			msg = fmt.Sprintf("node %d attached: streaming from the primary again", *req.NodeID)
+		}
+		s.writeEnvelope(w, r, http.StatusOK, map[string]any{"node_id": *req.NodeID, "detached": !attach}, msg)
+	}
 }
 
 type maintenanceBody struct {

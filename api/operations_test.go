@@ -35,6 +35,11 @@ func (f *fakeOperator) Failover(_ context.Context, c int, allow bool) (Switchove
 	return SwitchoverResult{OldPrimary: 1, NewPrimary: c, FencingToken: 2, TookMs: 2500}, nil
 }
 
+func (f *fakeOperator) SetReplication(_ context.Context, node int, attached bool) error {
+	f.candidate, f.allowLoss = node, attached
+	return f.err
+}
+
 func (f *fakeOperator) CancelSwitchover(context.Context) error {
 	f.cancelled = true
 	return f.err
@@ -144,6 +149,33 @@ func TestFailoverEndpoint(t *testing.T) {
 	}
 	if rec := a.sendAs(testReadToken, "POST", "/api/v1/cluster/failover", `{"candidate": 3}`); rec.Code != 403 {
 		t.Errorf("failover with the read token: %d", rec.Code)
+	}
+}
+
+func TestReplicationEndpoints(t *testing.T) {
+	op := &fakeOperator{}
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(op))
+	for _, c := range []struct {
+		path, body string
+		code, node int
+		attached   bool
+	}{
+		{"/api/v1/replication/stop", `{"node_id": 2}`, 200, 2, false},
+		{"/api/v1/replication/start", `{"node_id": 3}`, 200, 3, true},
+		{"/api/v1/replication/stop", `{}`, 400, -1, false},
+		{"/api/v1/replication/stop", `{"node_id": "2"}`, 400, -1, false},
+		{"/api/v1/replication/start", `{"node_id": 0}`, 400, -1, false},
+	} {
+		op.candidate, op.allowLoss = -1, false
+		rec := a.send("POST", c.path, c.body)
+		envelopeOf(t, rec)
+		if rec.Code != c.code || op.candidate != c.node || op.allowLoss != c.attached {
+			t.Errorf("POST %s %q: %d node %d attached %v", c.path, c.body, rec.Code, op.candidate, op.allowLoss)
+		}
+	}
+	op.err = &OpError{Status: 404, Message: "node 9 is not a member"}
+	if rec := a.send("POST", "/api/v1/replication/stop", `{"node_id": 9}`); rec.Code != 404 {
+		t.Errorf("unknown node: %d", rec.Code)
 	}
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/ramd/ramd/mesh"
 	"github.com/ramd/ramd/pg"
@@ -28,6 +29,9 @@ type standbyStatus struct {
 	WriteLagSeconds  float64 `json:"write_lag_seconds"`
 	FlushLagSeconds  float64 `json:"flush_lag_seconds"`
 	ReplayLagSeconds float64 `json:"replay_lag_seconds"`
+	// Detached: streaming was stopped on purpose (POST
+	// /replication/stop); never a failover candidate nor synchronous.
+	Detached bool `json:"detached"`
 }
 
 // otherClient is a pg_stat_replication row that matches no member: a
@@ -151,5 +155,11 @@ func replicationOf(v *view, local pg.Health, selfID int) replicationStatus {
 func (s *server) handleReplicationStatus(w http.ResponseWriter, r *http.Request) {
 	v := s.snapshot()
 	rs := replicationOf(&v, s.src.LocalHealth(), s.src.Node().NodeID)
+	if es, ok := s.src.(ElectionSource); ok {
+		detached := es.Election().Detached
+		for i := range rs.Standbys {
+			rs.Standbys[i].Detached = slices.Contains(detached, rs.Standbys[i].NodeID)
+		}
+	}
 	s.writeEnvelope(w, r, http.StatusOK, rs, "")
 }

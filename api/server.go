@@ -65,6 +65,8 @@ type ElectionInfo struct {
 	SyncMode     string
 	SyncStandbys []int
 	SyncCount    int
+	// Detached lists the replicas detached from streaming.
+	Detached []int
 }
 
 // NodeInfo is static information about this daemon.
@@ -160,6 +162,8 @@ func (s *server) routes() http.Handler {
 	s.methods(v1, "/api/v1", "/cluster/switchover", map[string]http.HandlerFunc{
 		http.MethodPost: s.handleSwitchover, http.MethodDelete: s.handleCancelSwitchover})
 	s.methods(v1, "/api/v1", "/cluster/failover", map[string]http.HandlerFunc{http.MethodPost: s.handleFailover})
+	s.methods(v1, "/api/v1", "/replication/stop", map[string]http.HandlerFunc{http.MethodPost: s.handleReplication(false)})
+	s.methods(v1, "/api/v1", "/replication/start", map[string]http.HandlerFunc{http.MethodPost: s.handleReplication(true)})
 	s.methods(v1, "/api/v1", "/cluster/maintenance", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleGetMaintenance, http.MethodPost: s.handleSetMaintenance})
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"errors"
 	"fmt"
 	"net/http"
@@ -192,6 +193,42 @@ func (d *Daemon) Failover(ctx context.Context, candidate int, allowDataLoss bool
 			}
 			return res, &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("manual failover to node %d did not complete in %s and was withdrawn: %s (allow_data_loss forces it)", candidate, time.Since(began).Round(time.Millisecond), why)}
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// SetReplication implements api.Operator: detach a replica from streaming
+// or re-attach it. The decision is replicated (every coordinator leaves a
+// detached replica out of failovers and synchronous sets); the node itself
+// stops or restarts its WAL receiver. It returns once the node's gossiped
+// state shows it, or ctx ends.
+func (d *Daemon) SetReplication(ctx context.Context, node int, attached bool) error {
+	st, _, _ := d.failover.Snapshot()
+	m, ok := d.mesh.Member(node)
+	switch {
+	case !ok:
+		return &api.OpError{Status: http.StatusNotFound, Message: fmt.Sprintf("node %d is not a member of the cluster", node)}
+	case !attached && uint64(node) == st.Primary:
+		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d is the primary; only a replica can be detached", node)}
+	case m.Liveness != mesh.Alive:
+		return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("node %d is %s", node, m.Liveness)}
+	}
+	if err := d.propose(ctx, func(n *election.Node) error { return n.SetDetached(uint64(node), !attached) }); err != nil {
+		return err
+	}
+	for {
+		now, _, _ := d.failover.Snapshot()
+		applied := slices.Contains(now.Detached, uint64(node)) != attached
+		if m, ok := d.mesh.Member(node); applied && ok && m.State.Streaming == attached {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if applied {
+				return &api.OpError{Status: http.StatusAccepted, Message: fmt.Sprintf("recorded; node %d has not reported the change yet", node)}
+			}
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: "the change was proposed but not applied in time (is a quorum of daemons up?)"}
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

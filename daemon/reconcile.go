@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,6 +86,28 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 	}
 	src := pg.Endpoint{Host: p.State.PGHost, Port: p.State.PGPort}
 	slot, app := pg.SlotName(d.cfg.Cluster.NodeName), d.cfg.Cluster.NodeName
+	if st, _, _ := d.failover.Snapshot(); slices.Contains(st.Detached, uint64(d.cfg.Cluster.NodeID)) {
+		// Detached by an operator: a standby that does not stream.
+		if h.Running && h.InRecovery && (h.ReceiverStatus != "" || h.UpstreamPort != 0) {
+			d.log.Info("detaching from the primary (replication stopped by an operator)")
+			if err := d.pg.Detach(ctx); err != nil {
+				d.log.Error("detaching failed; will retry", "error", err)
+			}
+			return
+		}
+		if h.Running && h.InRecovery {
+			return
+		}
+		if !h.Running && d.isStandbyDataDir() {
+			// Restart as a standby that does not stream.
+			if err := d.pg.Detach(ctx); err != nil {
+				d.log.Error("detaching failed; will retry", "error", err)
+				return
+			}
+			d.restartPostgres(ctx)
+			return
+		}
+	}
 	switch {
 	case h.Running && h.InRecovery:
 		if h.UpstreamPort == src.Port && h.UpstreamHost == src.Host {
@@ -191,6 +214,9 @@ func (d *Daemon) Election() api.ElectionInfo {
 	info := api.ElectionInfo{
 		Bootstrapped: st.Bootstrapped, PrimaryNodeID: int(st.Primary), Token: st.Token,
 		CoordinatorNodeID: int(leader), Phase: phase, Maintenance: st.Maintenance,
+	}
+	for _, id := range st.Detached {
+		info.Detached = append(info.Detached, int(id))
 	}
 	if st.Sync.Enabled() {
 		info.SyncMode, info.SyncCount = string(st.Sync.Mode), max(st.Sync.NumSync, 1)

@@ -60,7 +60,7 @@ func (f *failoverLoop) planSync(st election.ClusterState, members []mesh.Member)
 	}
 	var healthy []uint64
 	for id := range flushed {
-		if m := memberByID(members, id); m != nil && m.Liveness == mesh.Alive && !isTrue(m.State.Tags["nosync"]) {
+		if m := memberByID(members, id); m != nil && m.Liveness == mesh.Alive && !isTrue(m.State.Tags["nosync"]) && !slices.Contains(st.Detached, id) {
 			healthy = append(healthy, id)
 		}
 	}

@@ -22,6 +22,7 @@ const (
 	CmdSetMaintenance CommandType = "set-maintenance"
 	CmdSwitchover     CommandType = "switchover"
 	CmdFailover       CommandType = "failover"
+	CmdSetDetached    CommandType = "set-detached"
 	CmdSetSync        CommandType = "set-sync"
 	CmdAddVoter       CommandType = "add-voter"
 	CmdRemoveVoter    CommandType = "remove-voter"
@@ -42,6 +43,7 @@ type Command struct {
 	Maintenance *MaintenanceCmd `json:"maintenance,omitempty"`
 	Switchover  *SwitchoverCmd  `json:"switchover,omitempty"`
 	Failover    *FailoverCmd    `json:"failover,omitempty"`
+	Detached    *DetachedCmd    `json:"detached,omitempty"`
 	Voter       *VoterCmd       `json:"voter,omitempty"`
 	Sync        *SyncState      `json:"sync,omitempty"`
 }
@@ -99,6 +101,14 @@ type FailoverCmd struct {
 	At            time.Duration `json:"at"`
 }
 
+// DetachedCmd detaches a replica from streaming (On) or re-attaches it.
+// A detached replica is never a failover candidate nor a synchronous
+// standby.
+type DetachedCmd struct {
+	Node uint64 `json:"node"`
+	On   bool   `json:"on"`
+}
+
 // SwitchoverCmd requests (or, with Clear, cancels) a planned switchover.
 type SwitchoverCmd struct {
 	Clear bool   `json:"clear,omitempty"`
@@ -147,7 +157,7 @@ func (c Command) validate() error {
 		return fmt.Errorf("%w: unsupported version %d", ErrMalformedCommand, c.Version)
 	}
 	set := 0
-	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil, c.Failover != nil} {
+	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil, c.Failover != nil, c.Detached != nil} {
 		if p {
 			set++
 		}
@@ -165,6 +175,8 @@ func (c Command) validate() error {
 		ok = c.Maintenance != nil
 	case CmdSwitchover:
 		ok = c.Switchover != nil
+	case CmdSetDetached:
+		ok = c.Detached != nil && c.Detached.Node != 0
 	case CmdFailover:
 		ok = c.Failover != nil && (c.Failover.Clear || (c.Failover.To != 0 && c.Failover.Token != 0))
 	case CmdSetSync:

@@ -237,6 +237,8 @@ func (n *Node) coordinate() {
 		}
 		cands := make([]Candidate, 0, len(f.positions))
 		for _, c := range f.positions {
+			// The replicated detach wins over what the node says.
+			c.Detached = c.Detached || slices.Contains(n.state.Detached, c.ID)
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })

@@ -532,6 +532,17 @@ func (n *Node) RequestFailover(to uint64, allowDataLoss bool) error {
 	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Token: st.Token, To: to, AllowDataLoss: allowDataLoss, At: n.now}})
 }
 
+// SetDetached detaches replica id from streaming (on) or re-attaches it.
+func (n *Node) SetDetached(id uint64, on bool) error {
+	switch {
+	case !slices.Contains(n.members(), id):
+		return fmt.Errorf("%w: node %d is not a member", ErrRejected, id)
+	case on && id == n.state.Primary:
+		return fmt.Errorf("%w: node %d is the primary; only a replica can be detached", ErrRejected, id)
+	}
+	return n.Propose(Command{Type: CmdSetDetached, Detached: &DetachedCmd{Node: id, On: on}})
+}
+
 // CancelFailover withdraws a pending manual failover.
 func (n *Node) CancelFailover() error {
 	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Clear: true}})

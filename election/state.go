@@ -46,6 +46,8 @@ type ClusterState struct {
 	Sync SyncState `json:"sync,omitzero"`
 	// Switchover is a pending planned switchover, if any.
 	Switchover *SwitchoverCmd `json:"switchover,omitempty"`
+	// Detached lists the replicas detached from streaming (sorted).
+	Detached []uint64 `json:"detached,omitempty"`
 	// ManualFailover is a pending manual failover, if any.
 	ManualFailover *FailoverCmd `json:"manual_failover,omitempty"`
 	// History lists every change of primary, oldest first.
@@ -71,6 +73,7 @@ func (s ClusterState) Clone() ClusterState {
 	c.Voters = slices.Clone(s.Voters)
 	c.Learners = slices.Clone(s.Learners)
 	c.History = slices.Clone(s.History)
+	c.Detached = slices.Clone(s.Detached)
 	c.Sync.Members = slices.Clone(s.Sync.Members)
 	if s.Switchover != nil {
 		sw := *s.Switchover
@@ -135,6 +138,7 @@ func (s *ClusterState) Apply(c Command) error {
 			return fmt.Errorf("%w: node %d is already primary", ErrRejected, p.New)
 		}
 		s.Primary, s.Token = p.New, p.Token
+		s.Detached = slices.DeleteFunc(s.Detached, func(id uint64) bool { return id == p.New })
 		s.Switchover = nil
 		s.ManualFailover = nil
 		s.History = append(s.History, FailoverRecord{Token: p.Token, Old: p.Old, New: p.New, Reason: p.Reason, Timeline: p.Timeline, LSN: p.LSN, At: p.At, Time: p.Time})
@@ -150,6 +154,15 @@ func (s *ClusterState) Apply(c Command) error {
 		v := s.Sync.Version
 		s.Sync = c.Sync.normalized()
 		s.Sync.Version = v + 1
+	case CmdSetDetached:
+		d := c.Detached
+		if d.On && d.Node == s.Primary {
+			return fmt.Errorf("%w: node %d is the primary; only a replica can be detached", ErrRejected, d.Node)
+		}
+		s.Detached = slices.DeleteFunc(slices.Clone(s.Detached), func(id uint64) bool { return id == d.Node })
+		if d.On {
+			s.Detached = sortedUnique(append(s.Detached, d.Node))
+		}
 	case CmdFailover:
 		f := c.Failover
 		if f.Clear {

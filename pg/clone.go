@@ -214,3 +214,27 @@ func (m *Manager) SetPrimary(ctx context.Context, src Endpoint, slot, appName st
 	}
 	return nil
 }
+
+// Detach stops this standby's streaming for maintenance: primary_conninfo
+// and primary_slot_name leave postgresql.ramd.conf and a running server
+// reloads, which ends its WAL receiver. The server stays a standby and
+// keeps what it has replayed; SetPrimary re-attaches it.
+func (m *Manager) Detach(ctx context.Context) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	st, err := m.DataState()
+	if err == nil && st != StateInitialized {
+		err = fmt.Errorf("pg: detach: %s holds no cluster", m.cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	if err := m.writeManagedConf([]string{}); err != nil {
+		return err
+	}
+	m.log.Info("upstream removed: streaming stopped (detached)")
+	if _, ok := m.Running(); ok {
+		return m.reload(ctx)
+	}
+	return nil
+}

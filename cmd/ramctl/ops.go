@@ -136,6 +136,54 @@ func failover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, 
 	return nil
 }
 
+func replication(c *apiclient.Client, args []string, asJSON bool, out io.Writer) error {
+	if len(args) == 1 && args[0] == "status" {
+		r, err := call(c, http.MethodGet, "/api/v1/replication/status", nil)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out.Write(append(r.Body, '\n'))
+			return nil
+		}
+		var rs struct {
+			Standbys []struct {
+				NodeID         int    `json:"node_id"`
+				Name           string `json:"name"`
+				State          string `json:"state"`
+				SyncState      string `json:"sync_state"`
+				ReplayLagBytes uint64 `json:"replay_lag_bytes"`
+				Detached       bool   `json:"detached"`
+			} `json:"standbys"`
+		}
+		if err := r.Decode(&rs); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-6s %-12s %-12s %-10s %-12s %s\n", "NODE", "NAME", "STATE", "SYNC", "REPLAY LAG", "DETACHED")
+		for _, s := range rs.Standbys {
+			fmt.Fprintf(out, "%-6d %-12s %-12s %-10s %-12s %v\n", s.NodeID, s.Name, s.State, s.SyncState, apiclient.HumanBytes(s.ReplayLagBytes), s.Detached)
+		}
+		return nil
+	}
+	if len(args) != 2 || (args[0] != "start" && args[0] != "stop") {
+		return errors.New("replication: say start NODE, stop NODE or status")
+	}
+	node, err := strconv.Atoi(args[1])
+	if err != nil || node <= 0 {
+		return fmt.Errorf("replication: %q is not a node id", args[1])
+	}
+	r, err := call(c, http.MethodPost, "/api/v1/replication/"+args[0], map[string]int{"node_id": node})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out.Write(append(r.Body, '\n'))
+		return nil
+	}
+	fmt.Fprintln(out, r.Envelope.Message)
+	return nil
+}
+
 func cancelSwitchover(c *apiclient.Client, out io.Writer) error {
 	r, err := call(c, http.MethodDelete, "/api/v1/cluster/switchover", nil)
 	if err != nil {

@@ -24,6 +24,8 @@ Usage:
   ramctl [global flags] failover --candidate N [--allow-data-loss] [--force]
                                                    promote N when the primary has failed
   ramctl [global flags] maintenance on|off|status  automatic failover off/on
+  ramctl [global flags] replication stop|start NODE | status
+                                                   detach a replica from streaming, re-attach it
   ramctl [global flags] history                    every change of primary
   ramctl [global flags] version
 
@@ -33,7 +35,7 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Config, node, replication and backup commands are not built yet.
+Config, node and backup commands are not built yet.
 `
 
 type urlList []string
@@ -94,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = failover(c, rest, *asJSON, os.Stdin, stdout)
 	case "maintenance":
 		err = maintenance(c, rest, *asJSON, stdout)
+	case "replication":
+		err = replication(c, rest, *asJSON, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":
