@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"context"
-	"slices"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/ramd/ramd/api"

@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"context"
-	"slices"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
