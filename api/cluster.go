@@ -54,6 +54,8 @@ type clusterStatus struct {
 	SynchronousMode      string `json:"synchronous_mode"`
 	SynchronousStandbys  []int  `json:"synchronous_standbys"`
 	SynchronousNodeCount int    `json:"synchronous_node_count"`
+	// Switchover is a pending (possibly scheduled) switchover.
+	Switchover *PendingSwitchover `json:"switchover,omitempty"`
 }
 
 func (v *view) nodeStatus(m *mesh.Member) nodeStatus {
@@ -102,6 +104,7 @@ func (s *server) clusterStatus(v *view) clusterStatus {
 		e := es.Election()
 		cs.FencingToken, cs.CoordinatorNodeID, cs.FailoverPhase, cs.Maintenance = e.Token, e.CoordinatorNodeID, e.Phase, e.Maintenance
 		cs.SynchronousMode, cs.SynchronousStandbys, cs.SynchronousNodeCount = e.SyncMode, e.SyncStandbys, e.SyncCount
+		cs.Switchover = e.Switchover
 		if cs.SynchronousMode == "" {
 			cs.SynchronousMode = "off"
 		}

@@ -17,8 +17,9 @@ import (
 // A Source that does not implement it answers them with 501.
 type Operator interface {
 	// Switchover hands the primary role to candidate (0: the best replica)
-	// and returns once the new primary serves, or ctx ends.
-	Switchover(ctx context.Context, candidate int) (SwitchoverResult, error)
+	// and returns once the new primary serves, or ctx ends. With a
+	// non-zero at it only schedules it (Scheduled in the result).
+	Switchover(ctx context.Context, candidate int, at time.Time) (SwitchoverResult, error)
 	// CancelSwitchover withdraws a pending switchover.
 	CancelSwitchover(ctx context.Context) error
 	// Failover promotes candidate in a cluster without a healthy primary
@@ -47,9 +48,12 @@ func (e *OpError) Error() string { return e.Message }
 // SwitchoverResult describes a finished switchover.
 type SwitchoverResult struct {
 	OldPrimary   int    `json:"old_primary"`
-	NewPrimary   int    `json:"new_primary"`
-	FencingToken uint64 `json:"fencing_token"`
-	TookMs       int64  `json:"took_ms"`
+	NewPrimary   int    `json:"new_primary,omitempty"`
+	FencingToken uint64 `json:"fencing_token,omitempty"`
+	TookMs       int64  `json:"took_ms,omitempty"`
+	// ScheduledAt is set (RFC 3339) when the switchover was only
+	// scheduled.
+	ScheduledAt string `json:"scheduled_at,omitempty"`
 }
 
 // HistoryEntry is one change of primary.
@@ -66,6 +70,9 @@ type HistoryEntry struct {
 // switchoverTimeout bounds how long POST /cluster/switchover waits for
 // the new primary.
 const switchoverTimeout = 30 * time.Second
+
+// maxSchedule bounds how far ahead a switchover may be scheduled.
+const maxSchedule = 30 * 24 * time.Hour
 
 // maxBody bounds request bodies: every one is a few fields.
 const maxBody = 64 << 10
@@ -181,9 +188,21 @@ func (s *server) handleSwitchover(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeBody(w, r, &req, true) {
 		return
 	}
+	var at time.Time
 	if req.ScheduledAt != nil {
-		s.writeError(w, r, http.StatusNotImplemented, "scheduled_at: scheduled switchovers are not supported yet; omit it to switch over now")
-		return
+		t, err := time.Parse(time.RFC3339, *req.ScheduledAt)
+		switch {
+		case err != nil:
+			s.writeError(w, r, http.StatusBadRequest, "scheduled_at: %q is not an RFC 3339 time (e.g. 2026-11-26T03:00:00Z)", *req.ScheduledAt)
+			return
+		case !t.After(s.now()):
+			s.writeError(w, r, http.StatusBadRequest, "scheduled_at: %s is not in the future; omit it to switch over now", *req.ScheduledAt)
+			return
+		case t.After(s.now().Add(maxSchedule)):
+			s.writeError(w, r, http.StatusBadRequest, "scheduled_at: %s is more than %s ahead", *req.ScheduledAt, maxSchedule)
+			return
+		}
+		at = t
 	}
 	cand := 0
 	if req.Candidate != nil {
@@ -197,9 +216,13 @@ func (s *server) handleSwitchover(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(switchoverTimeout + 5*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), switchoverTimeout)
 	defer cancel()
-	res, err := op.Switchover(ctx, cand)
+	res, err := op.Switchover(ctx, cand, at)
 	if err != nil {
 		s.writeOpError(w, r, err)
+		return
+	}
+	if res.ScheduledAt != "" {
+		s.writeEnvelope(w, r, http.StatusAccepted, res, fmt.Sprintf("switchover from node %d scheduled at %s", res.OldPrimary, res.ScheduledAt))
 		return
 	}
 	s.writeEnvelope(w, r, http.StatusOK, res, fmt.Sprintf("switched over from node %d to node %d in %d ms", res.OldPrimary, res.NewPrimary, res.TookMs))

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeOperator records calls and answers with err (if set).
@@ -19,10 +20,13 @@ type fakeOperator struct {
 	err         error
 }
 
-func (f *fakeOperator) Switchover(_ context.Context, c int) (SwitchoverResult, error) {
+func (f *fakeOperator) Switchover(_ context.Context, c int, at time.Time) (SwitchoverResult, error) {
 	f.candidate = c
 	if f.err != nil {
 		return SwitchoverResult{}, f.err
+	}
+	if !at.IsZero() {
+		return SwitchoverResult{OldPrimary: 1, ScheduledAt: at.Format(time.RFC3339)}, nil
 	}
 	return SwitchoverResult{OldPrimary: 1, NewPrimary: max(c, 2), FencingToken: 5, TookMs: 400}, nil
 }
@@ -97,7 +101,9 @@ func TestSwitchoverEndpoint(t *testing.T) {
 		{`{"candiate": 3}`, `unknown field "candiate"`, 400, -1},
 		{`{"candidate": 3} {}`, "trailing data", 400, -1},
 		{`{"candidate": 3`, "invalid JSON body", 400, -1},
-		{`{"scheduled_at": "2026-11-26T03:00:00Z"}`, "scheduled_at", 501, -1},
+		{`{"scheduled_at": "` + testNow.Add(time.Hour).Format(time.RFC3339) + `"}`, "scheduled at", 202, 0},
+		{`{"scheduled_at": "` + testNow.Add(-time.Hour).Format(time.RFC3339) + `"}`, "not in the future", 400, -1},
+		{`{"scheduled_at": "tomorrow"}`, "not an RFC 3339 time", 400, -1},
 		{`{"candidate": ` + strings.Repeat("1", maxBody) + `}`, "larger than", 413, -1},
 	} {
 		op.candidate = -1

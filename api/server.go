@@ -67,6 +67,15 @@ type ElectionInfo struct {
 	SyncCount    int
 	// Detached lists the replicas detached from streaming.
 	Detached []int
+	// Switchover is the pending switchover, if any.
+	Switchover *PendingSwitchover
+}
+
+// PendingSwitchover is a requested switchover not carried out yet.
+type PendingSwitchover struct {
+	From        int    `json:"from"`
+	To          int    `json:"to,omitempty"`
+	ScheduledAt string `json:"scheduled_at,omitempty"`
 }
 
 // NodeInfo is static information about this daemon.

@@ -55,17 +55,36 @@ func (d *Daemon) propose(ctx context.Context, fn func(n *election.Node) error) e
 const switchoverLagFloor = 64 << 20
 
 // Switchover implements api.Operator.
-func (d *Daemon) Switchover(ctx context.Context, candidate int) (api.SwitchoverResult, error) {
+func (d *Daemon) Switchover(ctx context.Context, candidate int, at time.Time) (api.SwitchoverResult, error) {
 	began := time.Now()
 	st, _, _ := d.failover.Snapshot()
 	if err := d.checkSwitchover(st, candidate); err != nil {
 		return api.SwitchoverResult{}, err
 	}
-	err := d.propose(ctx, func(n *election.Node) error { return n.RequestSwitchover(uint64(candidate)) })
+	var atMS int64
+	if !at.IsZero() {
+		atMS = at.UnixMilli()
+	}
+	err := d.propose(ctx, func(n *election.Node) error { return n.RequestSwitchover(uint64(candidate), atMS) })
 	if err != nil {
 		return api.SwitchoverResult{}, err
 	}
 	res := api.SwitchoverResult{OldPrimary: int(st.Primary)}
+	if !at.IsZero() {
+		// Scheduled: the primary steps down when its clock reaches at; the
+		// candidate is checked again then (the coordinator's rules).
+		res.ScheduledAt = at.UTC().Format(time.RFC3339)
+		for {
+			if now, _, _ := d.failover.Snapshot(); now.Switchover != nil && now.Switchover.ScheduledAt == atMS {
+				return res, nil
+			}
+			select {
+			case <-ctx.Done():
+				return res, &api.OpError{Status: http.StatusServiceUnavailable, Message: "the switchover was proposed but not applied in time (is a quorum of daemons up?)"}
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 	for {
 		now, _, _ := d.failover.Snapshot()
 		if now.Token > st.Token && now.Primary != st.Primary {
@@ -239,7 +258,19 @@ func (d *Daemon) CancelSwitchover(ctx context.Context) error {
 	if st.Switchover == nil {
 		return &api.OpError{Status: http.StatusNotFound, Message: "no switchover is pending"}
 	}
-	return d.propose(ctx, func(n *election.Node) error { return n.CancelSwitchover() })
+	if err := d.propose(ctx, func(n *election.Node) error { return n.CancelSwitchover() }); err != nil {
+		return err
+	}
+	for {
+		if now, _, _ := d.failover.Snapshot(); now.Switchover == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: "the cancellation was proposed but not applied in time"}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // SetMaintenance implements api.Operator; it returns once the change is

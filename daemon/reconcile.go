@@ -218,6 +218,12 @@ func (d *Daemon) Election() api.ElectionInfo {
 	for _, id := range st.Detached {
 		info.Detached = append(info.Detached, int(id))
 	}
+	if sw := st.Switchover; sw != nil {
+		info.Switchover = &api.PendingSwitchover{From: int(sw.From), To: int(sw.To)}
+		if sw.ScheduledAt != 0 {
+			info.Switchover.ScheduledAt = time.UnixMilli(sw.ScheduledAt).UTC().Format(time.RFC3339)
+		}
+	}
 	if st.Sync.Enabled() {
 		info.SyncMode, info.SyncCount = string(st.Sync.Mode), max(st.Sync.NumSync, 1)
 		for _, id := range st.Sync.Members {

@@ -171,3 +171,68 @@ func waitReplicasStreaming(t *testing.T, c *cluster.Cluster, p *cluster.Node) {
 		return ""
 	})
 }
+
+// TestScheduledSwitchover: a switchover scheduled a few seconds ahead
+// (ramctl --at) is pending in the status until its time, then carried
+// out; one scheduled an hour ahead is withdrawn with ramctl switchover
+// cancel and nothing changes.
+func TestScheduledSwitchover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, old := formedPrimary(t, ctx)
+	waitReplicasStreaming(t, c, old)
+	ramctl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, ramctlBin, append([]string{"--url", old.APIURL(), "--token", c.Token}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ramctl %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	at := time.Now().Add(4 * time.Second).Truncate(time.Second).Add(time.Second)
+	t.Logf("ramctl: %s", ramctl("switchover", "--at", at.UTC().Format(time.RFC3339), "--force"))
+	s, err := old.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Switchover == nil || s.Switchover.ScheduledAt == "" {
+		t.Fatalf("status shows no scheduled switchover: %+v", s.Switchover)
+	}
+	var moved time.Time
+	eventually(t, 30*time.Second, func() string {
+		s, err := old.Status(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if s.PrimaryNodeID == old.ID || s.PrimaryNodeID == 0 {
+			return "still the old primary"
+		}
+		moved = time.Now()
+		return ""
+	})
+	if moved.Before(at) {
+		t.Fatalf("switched over at %s, before its time %s", moved.Format(time.RFC3339Nano), at.Format(time.RFC3339))
+	}
+	t.Logf("scheduled for %s, new primary serving %.2f s later", at.Format(time.TimeOnly), moved.Sub(at).Seconds())
+
+	s, _ = old.Status(ctx)
+	primary := s.PrimaryNodeID
+	for _, n := range c.Nodes {
+		if n.ID == primary {
+			waitReplicasStreaming(t, c, n)
+		}
+	}
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	ramctl("switchover", "--at", later, "--force")
+	if s, _ := old.Status(ctx); s.Switchover == nil {
+		t.Fatal("the second scheduled switchover is not pending")
+	}
+	t.Logf("ramctl: %s", ramctl("switchover", "cancel"))
+	s, err = old.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Switchover != nil || s.PrimaryNodeID != primary {
+		t.Fatalf("after cancel: pending %+v, primary %d (was %d)", s.Switchover, s.PrimaryNodeID, primary)
+	}
+}

@@ -116,6 +116,9 @@ type SwitchoverCmd struct {
 	// To is the requested target; 0 lets the coordinator choose.
 	To uint64        `json:"to,omitempty"`
 	At time.Duration `json:"at"`
+	// ScheduledAt (Unix ms, wall clock; 0: now) is when the primary steps
+	// down. It is judged by the primary's own wall clock.
+	ScheduledAt int64 `json:"scheduled_at,omitempty"`
 }
 
 // VoterCmd is the context of a raft ConfChange adding or removing a voter.

@@ -81,7 +81,7 @@ func TestInteraction(t *testing.T) {
 			case "switchover":
 				var to uint64
 				d.MaybeScanArgs(t, "to", &to)
-				if err := h.leader().RequestSwitchover(to); err != nil {
+				if err := h.leader().RequestSwitchover(to, 0); err != nil {
 					return err.Error()
 				}
 				h.stabilize()

@@ -498,8 +498,9 @@ func (n *Node) ReleaseAfterStop(reason string, final Position) {
 
 // RequestSwitchover proposes a planned switchover from the current primary
 // to node to (0: the coordinator chooses the best replica). The primary
-// steps down once it applies it (ActStepDown).
-func (n *Node) RequestSwitchover(to uint64) error {
+// steps down once it applies it (ActStepDown), or at scheduledAt (Unix
+// ms; 0: now).
+func (n *Node) RequestSwitchover(to uint64, scheduledAt int64) error {
 	st := &n.state
 	switch {
 	case !st.Bootstrapped || st.Primary == 0:
@@ -513,7 +514,7 @@ func (n *Node) RequestSwitchover(to uint64) error {
 	case st.Switchover != nil:
 		return fmt.Errorf("%w: a switchover to node %d is already pending", ErrRejected, st.Switchover.To)
 	}
-	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now}})
+	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now, ScheduledAt: scheduledAt}})
 }
 
 // RequestFailover proposes a manual failover of the current primary to
@@ -571,7 +572,24 @@ func (n *Node) onRevokedRefusal(m Message) {
 }
 
 // primaryDuties renews the lease and watches its expiry.
+// checkStepDown issues ActStepDown once a pending switchover names this
+// primary and its time has come (by the wall clock SetWallNow gives).
+func (n *Node) checkStepDown() {
+	st := &n.state
+	sw := st.Switchover
+	if sw == nil || sw.From != n.id || st.Primary != n.id || n.steppingDown == st.Token || n.released == st.Token {
+		return
+	}
+	if sw.ScheduledAt != 0 && n.wallNow < sw.ScheduledAt {
+		return
+	}
+	n.steppingDown = st.Token
+	n.act(Action{Kind: ActStepDown, Token: st.Token, NewPrimary: sw.To, Reason: "planned switchover"})
+	n.event("step-down", fmt.Sprintf("token %d: planned switchover to %d", st.Token, sw.To))
+}
+
 func (n *Node) primaryDuties() {
+	n.checkStepDown()
 	if n.released != 0 && n.released == n.state.Token && n.state.Primary == n.id && n.now >= n.nextRenew {
 		n.announceRelease("released earlier")
 	}
@@ -721,11 +739,7 @@ func (n *Node) afterApply() {
 		if n.released != st.Token {
 			n.holder.Start(st.Token, st.Voters) // voter set may have changed
 		}
-		if sw := st.Switchover; sw != nil && sw.From == n.id && n.steppingDown != st.Token && n.released != st.Token {
-			n.steppingDown = st.Token
-			n.act(Action{Kind: ActStepDown, Token: st.Token, NewPrimary: sw.To, Reason: "planned switchover"})
-			n.event("step-down", fmt.Sprintf("token %d: planned switchover to %d", st.Token, sw.To))
-		}
+		n.checkStepDown()
 		return
 	}
 	if n.promoted != 0 {

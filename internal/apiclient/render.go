@@ -39,6 +39,11 @@ type Status struct {
 	SyncMode      string       `json:"synchronous_mode"`
 	SyncStandbys  []int        `json:"synchronous_standbys"`
 	SyncCount     int          `json:"synchronous_node_count"`
+	Switchover    *struct {
+		From        int    `json:"from"`
+		To          int    `json:"to"`
+		ScheduledAt string `json:"scheduled_at"`
+	} `json:"switchover"`
 }
 
 // Node returns the entry for id.
@@ -72,6 +77,17 @@ func PrintStatus(out io.Writer, s Status) {
 	}
 	if s.FailoverPhase != "" {
 		fmt.Fprintf(out, "Failover in progress: %s\n", s.FailoverPhase)
+	}
+	if sw := s.Switchover; sw != nil {
+		to := "the best replica"
+		if sw.To != 0 {
+			to = fmt.Sprintf("node %d", sw.To)
+		}
+		when := "now"
+		if sw.ScheduledAt != "" {
+			when = "at " + sw.ScheduledAt
+		}
+		fmt.Fprintf(out, "Switchover pending: node %d to %s, %s\n", sw.From, to, when)
 	}
 	if s.SyncMode != "" && s.SyncMode != "off" {
 		fmt.Fprintf(out, "Synchronous: %s, %d of nodes %v\n", s.SyncMode, s.SyncCount, s.SyncStandbys)
