@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,12 @@ type Operator interface {
 	// SetReplication re-attaches (attached) or detaches a replica from
 	// streaming, and returns once the node acted or ctx ends.
 	SetReplication(ctx context.Context, node int, attached bool) error
+	// AddNode joins the daemon at address:port to the mesh and adds node
+	// id to the cluster (learner, then voter as the cap allows); it
+	// returns once the node is a member or ctx ends.
+	AddNode(ctx context.Context, id int, address string, port int) (NodeMembership, error)
+	// RemoveNode removes a stopped node from the cluster and the mesh.
+	RemoveNode(ctx context.Context, id int) error
 	// SetMaintenance turns automatic failover off (on) or back on.
 	SetMaintenance(ctx context.Context, on bool) error
 	// History is every change of primary, oldest first.
@@ -82,7 +89,7 @@ func (s *server) methods(r *mux.Router, prefix, path string, hs map[string]http.
 	route := prefix + path
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPatch, http.MethodDelete} {
-		if hs[m] != nil {
+		if hs[m] != nil || (m == http.MethodHead && hs[http.MethodGet] != nil) {
 			allowed = append(allowed, m)
 		}
 	}
@@ -271,6 +278,86 @@ func (s *server) handleFailover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeEnvelope(w, r, http.StatusOK, res, fmt.Sprintf("failed over from node %d to node %d in %d ms", res.OldPrimary, res.NewPrimary, res.TookMs))
+}
+
+// NodeMembership is a node's place in the cluster after add-node.
+type NodeMembership struct {
+	NodeID int    `json:"node_id"`
+	Role   string `json:"membership"` // "voter" or "learner"
+}
+
+type addNodeRequest struct {
+	NodeID   *int   `json:"node_id"`
+	Hostname string `json:"hostname"`
+	Address  string `json:"address"`
+	Port     int    `json:"port"`
+}
+
+func (s *server) handleAddNode(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	var req addNodeRequest
+	if !s.decodeBody(w, r, &req, false) {
+		return
+	}
+	addr := req.Address
+	if addr == "" {
+		addr = req.Hostname
+	}
+	switch {
+	case req.NodeID == nil || *req.NodeID <= 0:
+		s.writeError(w, r, http.StatusBadRequest, `"node_id" (a positive integer) is required`)
+		return
+	case addr == "" || strings.ContainsAny(addr, " /\t\n:"):
+		s.writeError(w, r, http.StatusBadRequest, `"address" (or "hostname"): the node's gossip host, without a port, is required`)
+		return
+	case req.Port < 1 || req.Port > 65535:
+		s.writeError(w, r, http.StatusBadRequest, `"port": the node's gossip port (1-65535) is required, got %d`, req.Port)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), switchoverTimeout)
+	defer cancel()
+	m, err := op.AddNode(ctx, *req.NodeID, addr, req.Port)
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	s.writeEnvelope(w, r, http.StatusOK, m, fmt.Sprintf("node %d added as a %s", m.NodeID, m.Role))
+}
+
+func (s *server) handleRemoveNode(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.operator(w, r)
+	if !ok {
+		return
+	}
+	var id int
+	if v, ok := mux.Vars(r)["id"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			s.writeError(w, r, http.StatusBadRequest, "node id %q is not a positive integer", v)
+			return
+		}
+		id = n
+	} else {
+		var req nodeBody
+		if !s.decodeBody(w, r, &req, false) {
+			return
+		}
+		if req.NodeID == nil || *req.NodeID <= 0 {
+			s.writeError(w, r, http.StatusBadRequest, `"node_id" (a positive integer) is required`)
+			return
+		}
+		id = *req.NodeID
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	if err := op.RemoveNode(ctx, id); err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	s.writeEnvelope(w, r, http.StatusOK, map[string]int{"node_id": id}, fmt.Sprintf("node %d removed from the cluster and the mesh", id))
 }
 
 type nodeBody struct {

@@ -44,6 +44,16 @@ func (f *fakeOperator) SetReplication(_ context.Context, node int, attached bool
 	return f.err
 }
 
+func (f *fakeOperator) AddNode(_ context.Context, id int, addr string, port int) (NodeMembership, error) {
+	f.candidate = id
+	return NodeMembership{NodeID: id, Role: "voter"}, f.err
+}
+
+func (f *fakeOperator) RemoveNode(_ context.Context, id int) error {
+	f.candidate = id
+	return f.err
+}
+
 func (f *fakeOperator) CancelSwitchover(context.Context) error {
 	f.cancelled = true
 	return f.err
@@ -182,6 +192,38 @@ func TestReplicationEndpoints(t *testing.T) {
 	op.err = &OpError{Status: 404, Message: "node 9 is not a member"}
 	if rec := a.send("POST", "/api/v1/replication/stop", `{"node_id": 9}`); rec.Code != 404 {
 		t.Errorf("unknown node: %d", rec.Code)
+	}
+}
+
+func TestNodeEndpoints(t *testing.T) {
+	op := &fakeOperator{}
+	a := newTestAPI(t, 1, primaryHealth(), withOperator(op))
+	for _, c := range []struct {
+		method, path, body string
+		code, node         int
+	}{
+		{"POST", "/api/v1/cluster/add-node", `{"node_id": 4, "address": "10.0.0.4", "port": 7946}`, 200, 4},
+		{"POST", "/api/v1/cluster/add-node", `{"node_id": 4, "hostname": "db4", "port": 7946}`, 200, 4},
+		{"POST", "/api/v1/cluster/add-node", `{"node_id": 4, "address": "10.0.0.4:7946", "port": 7946}`, 400, -1},
+		{"POST", "/api/v1/cluster/add-node", `{"node_id": 4, "address": "10.0.0.4"}`, 400, -1},
+		{"POST", "/api/v1/cluster/add-node", `{"address": "10.0.0.4", "port": 7946}`, 400, -1},
+		{"DELETE", "/api/v1/cluster/remove-node", `{"node_id": 3}`, 200, 3},
+		{"DELETE", "/api/v1/cluster/nodes/3", ``, 200, 3},
+		{"DELETE", "/api/v1/cluster/nodes/x", ``, 400, -1},
+		{"DELETE", "/api/v1/cluster/remove-node", `{}`, 400, -1},
+	} {
+		op.candidate = -1
+		rec := a.send(c.method, c.path, c.body)
+		envelopeOf(t, rec)
+		if rec.Code != c.code || op.candidate != c.node {
+			t.Errorf("%s %s %q: %d node %d, want %d node %d: %s", c.method, c.path, c.body, rec.Code, op.candidate, c.code, c.node, rec.Body)
+		}
+	}
+	if rec := a.sendAs("", "GET", "/api/v1/cluster/nodes/1", ""); rec.Code != 401 {
+		t.Errorf("GET a node without a token (tokens configured): %d", rec.Code)
+	}
+	if rec := a.sendAs(testReadToken, "GET", "/api/v1/cluster/nodes/1", ""); rec.Code != 200 {
+		t.Errorf("GET a node with the read token: %d", rec.Code)
 	}
 }
 

@@ -164,7 +164,10 @@ func (s *server) routes() http.Handler {
 	s.read(v1, "/api/v1", "/node/info", s.handleNodeInfo)
 	s.read(v1, "/api/v1", "/node/health", s.handleNodeHealth)
 	s.read(v1, "/api/v1", "/cluster/status", s.handleClusterStatus)
-	s.read(v1, "/api/v1", "/cluster/nodes/{id}", s.handleClusterNode)
+	s.methods(v1, "/api/v1", "/cluster/nodes/{id}", map[string]http.HandlerFunc{
+		http.MethodGet: s.handleClusterNode, http.MethodDelete: s.handleRemoveNode})
+	s.methods(v1, "/api/v1", "/cluster/add-node", map[string]http.HandlerFunc{http.MethodPost: s.handleAddNode})
+	s.methods(v1, "/api/v1", "/cluster/remove-node", map[string]http.HandlerFunc{http.MethodDelete: s.handleRemoveNode})
 	s.read(v1, "/api/v1", "/cluster/health", s.handleClusterHealth)
 	s.read(v1, "/api/v1", "/replication/status", s.handleReplicationStatus)
 	s.read(v1, "/api/v1", "/cluster/history", s.handleHistory)

@@ -222,7 +222,18 @@ func (f *failoverLoop) tick() {
 	f.observe(st, members)
 	f.checkSelf(st)
 	f.planSync(st, members)
+	f.forgetRemoved(st, members)
 	f.publish(st)
+}
+
+// forgetRemoved drops members an operator removed (remove-node) from this
+// node's mesh view once they are down, so every node stops listing them.
+func (f *failoverLoop) forgetRemoved(st election.ClusterState, members []mesh.Member) {
+	for _, m := range members {
+		if id := uint64(m.State.NodeID); id != 0 && slices.Contains(st.Removed, id) && m.Liveness != mesh.Alive && m.Liveness != mesh.Suspect {
+			f.d.mesh.Forget(m.State.NodeID)
+		}
+	}
 }
 
 // checkSelf gives up the primary role when this node cannot serve it: its
@@ -307,7 +318,7 @@ func (f *failoverLoop) lead(st election.ClusterState, members []mesh.Member) {
 	}
 	for _, m := range members {
 		id := uint64(m.State.NodeID)
-		if m.Liveness != mesh.Alive || id == 0 || slices.Contains(st.Voters, id) || slices.Contains(st.Learners, id) {
+		if m.Liveness != mesh.Alive || id == 0 || slices.Contains(st.Voters, id) || slices.Contains(st.Learners, id) || slices.Contains(st.Removed, id) {
 			continue
 		}
 		if err := f.node.AddMember(id); err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ramd/ramd/api"
@@ -250,6 +252,86 @@ func (d *Daemon) SetReplication(ctx context.Context, node int, attached bool) er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// AddNode implements api.Operator: join the daemon at address:port to
+// the mesh, then add it to the raft group (a learner when the voter cap
+// is reached). It returns once the node is a member.
+func (d *Daemon) AddNode(ctx context.Context, id int, address string, port int) (api.NodeMembership, error) {
+	addr := net.JoinHostPort(address, strconv.Itoa(port))
+	if m, ok := d.mesh.Member(id); !ok || m.Liveness != mesh.Alive {
+		if err := d.mesh.Join(addr); err != nil {
+			return api.NodeMembership{}, &api.OpError{Status: http.StatusBadGateway, Message: fmt.Sprintf("cannot reach node %d's gossip address: %v", id, err)}
+		}
+	}
+	for {
+		m, ok := d.mesh.Member(id)
+		if ok && m.Liveness == mesh.Alive {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return api.NodeMembership{}, &api.OpError{Status: http.StatusBadGateway, Message: fmt.Sprintf("joined %s, but no node %d is alive there (check its [cluster] node_id and cluster_name)", addr, id)}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if st, _, _ := d.failover.Snapshot(); !slices.Contains(st.Voters, uint64(id)) && !slices.Contains(st.Learners, uint64(id)) {
+		if err := d.propose(ctx, func(n *election.Node) error { return n.AddMember(uint64(id)) }); err != nil {
+			return api.NodeMembership{}, err
+		}
+	}
+	for {
+		st, _, _ := d.failover.Snapshot()
+		switch {
+		case slices.Contains(st.Voters, uint64(id)):
+			return api.NodeMembership{NodeID: id, Role: "voter"}, nil
+		case slices.Contains(st.Learners, uint64(id)):
+			return api.NodeMembership{NodeID: id, Role: "learner"}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return api.NodeMembership{}, &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("node %d joined the mesh but was not added to the cluster in time (is a quorum of daemons up?)", id)}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// RemoveNode implements api.Operator: remove a stopped node from the raft
+// group (and so from any synchronous set and failover choice) and from
+// the mesh view. A running node is refused — stop its daemon first, or it
+// would simply be seen again — and so is the primary.
+func (d *Daemon) RemoveNode(ctx context.Context, id int) error {
+	st, _, _ := d.failover.Snapshot()
+	m, inMesh := d.mesh.Member(id)
+	member := slices.Contains(st.Voters, uint64(id)) || slices.Contains(st.Learners, uint64(id))
+	switch {
+	case !inMesh && !member:
+		return &api.OpError{Status: http.StatusNotFound, Message: fmt.Sprintf("node %d is not a member of the cluster", id)}
+	case uint64(id) == st.Primary:
+		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d is the primary: switch over first", id)}
+	case id == d.cfg.Cluster.NodeID:
+		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d is the node you asked: ask another node", id)}
+	case inMesh && (m.Liveness == mesh.Alive || m.Liveness == mesh.Suspect):
+		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d is running: stop its daemon (ramd stop) before removing it", id)}
+	}
+	if member {
+		if err := d.propose(ctx, func(n *election.Node) error { return n.RemoveMember(uint64(id)) }); err != nil {
+			return err
+		}
+		for {
+			st, _, _ := d.failover.Snapshot()
+			if !slices.Contains(st.Voters, uint64(id)) && !slices.Contains(st.Learners, uint64(id)) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return &api.OpError{Status: http.StatusServiceUnavailable, Message: "the removal was proposed but not applied in time (is a quorum of daemons up?)"}
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	d.mesh.Forget(id)
+	return nil
 }
 
 // CancelSwitchover implements api.Operator.

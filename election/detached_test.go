@@ -49,3 +49,33 @@ func TestChooseSkipsDetached(t *testing.T) {
 		t.Fatalf("chose %+v (%s), want node 3", ch.Candidate, ch.Reason)
 	}
 }
+
+func TestRemoveMemberTombstone(t *testing.T) {
+	h := newHarness(t, testConfig(), 3)
+	h.quiet = true
+	h.stabilize()
+	h.elect(2)
+	if err := h.leader().ProposeBootstrap(1); err != nil {
+		t.Fatal(err)
+	}
+	h.stabilize()
+	if err := h.leader().RemoveMember(1); !errors.Is(err, ErrRejected) {
+		t.Fatalf("removing the primary: %v, want a rejection", err)
+	}
+	if err := h.leader().RemoveMember(3); err != nil {
+		t.Fatal(err)
+	}
+	h.stabilize()
+	st := h.leader().State()
+	if !slices.Equal(st.Voters, []uint64{1, 2}) || !slices.Equal(st.Removed, []uint64{3}) {
+		t.Fatalf("after removing 3: voters %v removed %v", st.Voters, st.Removed)
+	}
+	if err := h.leader().AddMember(3); err != nil {
+		t.Fatal(err)
+	}
+	h.stabilize()
+	st = h.leader().State()
+	if !slices.Equal(st.Voters, []uint64{1, 2, 3}) || len(st.Removed) != 0 {
+		t.Fatalf("after adding 3 back: voters %v removed %v", st.Voters, st.Removed)
+	}
+}

@@ -428,6 +428,14 @@ func (n *Node) AddMember(id uint64) error {
 
 // RemoveMember removes a node.
 func (n *Node) RemoveMember(id uint64) error {
+	switch {
+	case id == n.state.Primary:
+		return fmt.Errorf("%w: node %d is the primary; switch over first", ErrRejected, id)
+	case !slices.Contains(n.members(), id):
+		return fmt.Errorf("%w: node %d is not a member", ErrRejected, id)
+	case len(n.state.Voters) == 1 && n.state.Voters[0] == id:
+		return fmt.Errorf("%w: node %d is the last voter", ErrRejected, id)
+	}
 	return n.proposeConf(pb.ConfChangeRemoveNode, id, CmdRemoveVoter)
 }
 
@@ -713,6 +721,14 @@ func (n *Node) applyEntry(e *pb.Entry) {
 		}
 		cs := n.rn.ApplyConfChange(cc)
 		n.state.setMembership(cs.GetVoters(), cs.GetLearners())
+		switch cc.GetType() {
+		case pb.ConfChangeRemoveNode:
+			// A tombstone: the coordinator does not add the node back
+			// when it shows up in the mesh again; add-node does.
+			n.state.Removed = sortedUnique(append(n.state.Removed, cc.GetNodeId()))
+		case pb.ConfChangeAddNode, pb.ConfChangeAddLearnerNode:
+			n.state.Removed = slices.DeleteFunc(n.state.Removed, func(id uint64) bool { return id == cc.GetNodeId() })
+		}
 		n.stateChanged = true
 		n.event("membership", fmt.Sprintf("%s %d: voters %v learners %v", cc.GetType(), cc.GetNodeId(), n.state.Voters, n.state.Learners))
 	case pb.EntryConfChangeV2:

@@ -46,6 +46,9 @@ type ClusterState struct {
 	Sync SyncState `json:"sync,omitzero"`
 	// Switchover is a pending planned switchover, if any.
 	Switchover *SwitchoverCmd `json:"switchover,omitempty"`
+	// Removed lists nodes removed from the group (remove-node), so that
+	// they are not added back automatically (sorted).
+	Removed []uint64 `json:"removed,omitempty"`
 	// Detached lists the replicas detached from streaming (sorted).
 	Detached []uint64 `json:"detached,omitempty"`
 	// ManualFailover is a pending manual failover, if any.
@@ -74,6 +77,7 @@ func (s ClusterState) Clone() ClusterState {
 	c.Learners = slices.Clone(s.Learners)
 	c.History = slices.Clone(s.History)
 	c.Detached = slices.Clone(s.Detached)
+	c.Removed = slices.Clone(s.Removed)
 	c.Sync.Members = slices.Clone(s.Sync.Members)
 	if s.Switchover != nil {
 		sw := *s.Switchover

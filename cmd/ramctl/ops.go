@@ -184,6 +184,45 @@ func replication(c *apiclient.Client, args []string, asJSON bool, out io.Writer)
 	return nil
 }
 
+func node(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out io.Writer) error {
+	if len(args) < 2 || (args[0] != "add" && args[0] != "remove") {
+		return errors.New("node: say add ID --address HOST --port PORT, or remove ID [--force]")
+	}
+	id, err := strconv.Atoi(args[1])
+	if err != nil || id <= 0 {
+		return fmt.Errorf("node: %q is not a node id", args[1])
+	}
+	fs := flag.NewFlagSet("node "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("address", "", "the node's gossip host ([mesh] advertise_addr or bind_addr)")
+	port := fs.Int("port", 7946, "the node's gossip port ([mesh] bind_port)")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if err := fs.Parse(args[2:]); err != nil {
+		return fmt.Errorf("node %s: %w", args[0], err)
+	}
+	var r apiclient.Response
+	if args[0] == "add" {
+		if *addr == "" {
+			return errors.New("node add: --address is required")
+		}
+		r, err = call(c, http.MethodPost, "/api/v1/cluster/add-node", map[string]any{"node_id": id, "address": *addr, "port": *port})
+	} else {
+		if err := confirm(*force, fmt.Sprintf("Remove node %d from the cluster?", id), stdin, out); err != nil {
+			return err
+		}
+		r, err = call(c, http.MethodDelete, "/api/v1/cluster/nodes/"+strconv.Itoa(id), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out.Write(append(r.Body, '\n'))
+		return nil
+	}
+	fmt.Fprintln(out, r.Envelope.Message)
+	return nil
+}
+
 func cancelSwitchover(c *apiclient.Client, out io.Writer) error {
 	r, err := call(c, http.MethodDelete, "/api/v1/cluster/switchover", nil)
 	if err != nil {

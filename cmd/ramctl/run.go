@@ -18,7 +18,7 @@ const usage = `ramctl - operate a ramd cluster through any node's API
 Usage:
   ramctl [global flags] list [-w] [--interval D]   nodes as a table (alias: status)
   ramctl [global flags] health                     cluster health (exit 0 healthy, 1 degraded, 2 failed)
-  ramctl [global flags] switchover [--candidate N] [--force]
+  ramctl [global flags] switchover [--candidate N] [--at RFC3339] [--force]
                                                    planned change of primary, no data lost
   ramctl [global flags] switchover cancel          withdraw a pending switchover
   ramctl [global flags] failover --candidate N [--allow-data-loss] [--force]
@@ -26,6 +26,8 @@ Usage:
   ramctl [global flags] maintenance on|off|status  automatic failover off/on
   ramctl [global flags] replication stop|start NODE | status
                                                    detach a replica from streaming, re-attach it
+  ramctl [global flags] node add ID --address HOST [--port P]
+  ramctl [global flags] node remove ID [--force]   add a daemon to the cluster; remove a stopped one
   ramctl [global flags] history                    every change of primary
   ramctl [global flags] version
 
@@ -35,7 +37,7 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Config, node and backup commands are not built yet.
+Config and backup commands are not built yet.
 `
 
 type urlList []string
@@ -98,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = maintenance(c, rest, *asJSON, stdout)
 	case "replication":
 		err = replication(c, rest, *asJSON, stdout)
+	case "node":
+		err = node(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":
