@@ -13,29 +13,29 @@ import (
 	"github.com/ramd/ramd/internal/cluster"
 )
 
-// TestAddRemoveNode: a fourth daemon that knows no seed stays on its own
-// until ramctl node add (asked of a replica) joins it; it is added as a
-// voter and clones the primary. ramctl node remove refuses the primary
-// and a running node; once the fourth daemon is stopped it is removed,
-// and no node lists it any more.
-func TestAddRemoveNode(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+// spareReadToken is the read token of launchWithSpare's clusters.
+const spareReadToken = "read-token-0123456789abcdef"
+
+// launchWithSpare starts a 4-node cluster whose first three nodes form
+// it (expect_nodes = 3, seeds among themselves) and whose fourth knows no
+// seed: it stays alone until an add-node joins it.
+func launchWithSpare(t *testing.T) *cluster.Cluster {
+	t.Helper()
 	c := launchPrepared(t, 4, "")
-	first3, fourth := c.Nodes[:3], c.Nodes[3]
 	joinLine := regexp.MustCompile(`(?m)^join = .*$`)
 	var seeds []string
-	for _, n := range first3 {
+	for _, n := range c.Nodes[:3] {
 		seeds = append(seeds, fmt.Sprintf("%q", fmt.Sprintf("%s:%d", n.Addr, n.MeshPort)))
 	}
-	for _, n := range c.Nodes {
+	for i, n := range c.Nodes {
 		b, err := os.ReadFile(n.ConfigPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := strings.Replace(string(b), "expect_nodes = 4", "expect_nodes = 3", 1)
+		cfg = strings.Replace(cfg, "auth_token = ", "read_token = \""+spareReadToken+"\"\nauth_token = ", 1)
 		join := "join = [" + strings.Join(seeds, ", ") + "]"
-		if n == fourth {
+		if i == 3 {
 			join = "join = []"
 		}
 		cfg = joinLine.ReplaceAllString(cfg, join)
@@ -48,6 +48,19 @@ func TestAddRemoveNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return c
+}
+
+// TestAddRemoveNode: a fourth daemon that knows no seed stays on its own
+// until ramctl node add (asked of a replica) joins it; it is added as a
+// voter and clones the primary. ramctl node remove refuses the primary
+// and a running node; once the fourth daemon is stopped it is removed,
+// and no node lists it any more.
+func TestAddRemoveNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c := launchWithSpare(t)
+	first3, fourth := c.Nodes[:3], c.Nodes[3]
 	p := waitWritable(t, c, 60*time.Second, nil)
 	var asked *cluster.Node
 	for _, n := range first3 {
