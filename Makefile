@@ -23,6 +23,9 @@ test-unit:
 # one after another. Their seed corpora (and any failure found, which
 # go test saves under testdata/fuzz) run in every plain `go test`.
 # FUZZPAR caps the fuzzing workers (the default leaves a core free).
+# Keep FUZZTIME at 10s or more: go test first replays the corpus cached
+# from earlier runs, and a shorter budget can end during that replay
+# ("context deadline exceeded") without having fuzzed anything.
 FUZZTIME ?= 20s
 FUZZPAR ?= 1
 FUZZ_TARGETS := \
