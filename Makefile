@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-unit demo bench-api bench-failover sim sim-mesh vet fmt clean
+.PHONY: all build test test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
 
 all: build
 
@@ -18,6 +18,29 @@ test: build vet
 
 test-unit:
 	$(GO) test -count=1 -short ./...
+
+# Every fuzz target for FUZZTIME each (about 5 minutes in all at 20s),
+# one after another. Their seed corpora (and any failure found, which
+# go test saves under testdata/fuzz) run in every plain `go test`.
+# FUZZPAR caps the fuzzing workers (the default leaves a core free).
+# Keep FUZZTIME at 10s or more: go test first replays the corpus cached
+# from earlier runs, and a shorter budget can end during that replay
+# ("context deadline exceeded") without having fuzzed anything.
+FUZZTIME ?= 20s
+FUZZPAR ?= 1
+FUZZ_TARGETS := \
+	./api:FuzzHandler ./api:FuzzParseLag ./api:FuzzSwitchoverBody \
+	./api:FuzzFailoverBody ./api:FuzzMaintenanceBody \
+	./configs:FuzzParse ./configs:FuzzEnv \
+	./mesh:FuzzDecodeMessage \
+	./election:FuzzDecodeMessage ./election:FuzzDecodeCommand \
+	./election/storage:FuzzDecodeRecord ./election/storage:FuzzReplaySegment
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPAR) $$pkg; \
+	done
 
 vet:
 	$(GO) vet ./...

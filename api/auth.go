@@ -44,16 +44,7 @@ func (s *server) allow(w http.ResponseWriter, r *http.Request, need access, publ
 		s.writeError(w, r, http.StatusForbidden, "changes through the API are disabled: set [api] auth_token (or auth_token_file) on the nodes to enable them")
 		return false
 	}
-	got := accessNone
-	if tok, ok := bearer(r); ok {
-		d := digest(tok)
-		switch {
-		case admin != nil && subtle.ConstantTimeCompare(d, admin) == 1:
-			got = accessAdmin
-		case read != nil && subtle.ConstantTimeCompare(d, read) == 1:
-			got = accessRead
-		}
-	}
+	got := s.identify(r)
 	switch {
 	case got == accessNone:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ramd"`)
@@ -64,6 +55,34 @@ func (s *server) allow(w http.ResponseWriter, r *http.Request, need access, publ
 		return false
 	}
 	return true
+}
+
+// identify says which token the request presents: admin, read, or none
+// (no token, or a wrong one).
+func (s *server) identify(r *http.Request) access {
+	tok, ok := bearer(r)
+	if !ok {
+		return accessNone
+	}
+	d := digest(tok)
+	switch {
+	case s.adminDigest != nil && subtle.ConstantTimeCompare(d, s.adminDigest) == 1:
+		return accessAdmin
+	case s.readDigest != nil && subtle.ConstantTimeCompare(d, s.readDigest) == 1:
+		return accessRead
+	}
+	return accessNone
+}
+
+// String names the access level as the audit log records it.
+func (a access) String() string {
+	switch a {
+	case accessAdmin:
+		return "admin"
+	case accessRead:
+		return "read"
+	}
+	return "none"
 }
 
 func digest(tok string) []byte {

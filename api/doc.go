@@ -24,6 +24,14 @@
 // HAProxy configurations work unchanged: 200 or 503, a small JSON status
 // body on GET, only the status line on HEAD and OPTIONS.
 //
+// # Access and limits
+//
+// Tokens (AuthConfig) decide who may read and who may change; Limits add a
+// per-client rate limit, blocked addresses and trusted proxies (applied by
+// the outermost middleware, before routing); LimitListener caps concurrent
+// connections; every mutating request is audited (Config.AuditLogger,
+// Config.AuditFile). docs/security.md has the threat model.
+//
 // # Decisions where Patroni or the brief was silent
 //
 //   - A node's role comes from its last local health check: primary when

@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 )
@@ -20,6 +21,9 @@ type recorder struct {
 	status int
 	wrote  bool
 	route  string
+	// client is the client address once admit or audit found it.
+	client    netip.Addr
+	clientSet bool
 }
 
 func (rw *recorder) WriteHeader(code int) {
@@ -47,9 +51,11 @@ func setRoute(w http.ResponseWriter, route string) {
 	}
 }
 
-// instrument is the outermost middleware: it recovers panics, records the
-// request in metrics under its route template and logs it at debug level.
-// It wraps the whole router (not mux.Use) so that 404s are counted too.
+// instrument is the outermost middleware: it recovers panics, applies the
+// limits (admit), records the request in metrics under its route template,
+// logs it at debug level and audits mutating requests. It wraps the whole
+// router (not mux.Use) so that 404s, blocked and rate-limited requests are
+// counted and audited too.
 func (s *server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -75,7 +81,9 @@ func (s *server) instrument(next http.Handler) http.Handler {
 				panic(http.ErrAbortHandler)
 			}
 		}()
-		next.ServeHTTP(rw, r)
+		if s.admit(rw, r) {
+			next.ServeHTTP(rw, r)
+		}
 	})
 }
 
@@ -85,6 +93,9 @@ func (s *server) observe(r *http.Request, rw *recorder, d time.Duration) {
 		route = unmatchedRoute
 	}
 	s.metrics.ObserveRequest(r.Method, route, rw.status, d)
+	if mutating(r.Method) {
+		s.audit(r, rw, route, d)
+	}
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "api request",
 			slog.String("method", r.Method),

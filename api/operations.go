@@ -129,6 +129,11 @@ func (s *server) operator(w http.ResponseWriter, r *http.Request) (Operator, boo
 // empty body is allowed when emptyOK.
 func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) bool {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+		// The middleware's cap on every mutating request's body.
+		s.writeError(w, r, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", maxBody)
+		return false
+	}
 	if err != nil {
 		s.writeError(w, r, http.StatusBadRequest, "reading the request body: %v", err)
 		return false

@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +109,18 @@ type Config struct {
 	// Auth sets the tokens; the zero value refuses every change and
 	// leaves reads open.
 	Auth AuthConfig
+	// Limits sets rate limits, blocked addresses and trusted proxies; the
+	// zero value limits nothing. (The connection cap is LimitListener.)
+	Limits Limits
+	// AuditLogger receives one info line per mutating request (any method
+	// but GET, HEAD and OPTIONS, refused ones included): who (the token
+	// presented: admin, read or none), client, method, path, status,
+	// duration. nil means Logger.
+	AuditLogger *slog.Logger
+	// AuditFile, when set, also receives each of those records as one JSON
+	// line, written with a single Write call. The caller opens (append
+	// only) and closes it.
+	AuditFile io.Writer
 }
 
 // statusCacheTTL bounds how stale a cached cluster status may be. Only
@@ -123,14 +138,34 @@ type server struct {
 	// adminDigest and readDigest are the tokens' SHA-256 (nil: not set).
 	adminDigest, readDigest []byte
 
+	// Limits: trusted proxies, blocked prefixes, the rate limiter (nil:
+	// off) and the paths it exempts. guarded: any of blocked or limiter is
+	// set, so admit must find the client.
+	trusted, blocked []netip.Prefix
+	limiter          *rateLimiter
+	exempt           map[string]bool
+	guarded          bool
+	auditor          *auditor
+
+	// router is the route table, kept for the route-table test.
+	router *mux.Router
+
 	bufs        sync.Pool
 	statusCache atomic.Pointer[cachedBody]
 }
 
 // NewHandler builds the API's HTTP handler.
 func NewHandler(cfg Config) (http.Handler, error) {
+	_, h, err := newServer(cfg)
+	return h, err
+}
+
+func newServer(cfg Config) (*server, http.Handler, error) {
 	if cfg.Source == nil {
-		return nil, errors.New("api: Config.Source is required")
+		return nil, nil, errors.New("api: Config.Source is required")
+	}
+	if cfg.Limits.RateLimit < 0 {
+		return nil, nil, fmt.Errorf("api: Limits.RateLimit %d is negative", cfg.Limits.RateLimit)
 	}
 	s := &server{
 		src:     cfg.Source,
@@ -146,9 +181,28 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	var err error
+	if s.trusted, err = parsePrefixes("TrustedProxies", cfg.Limits.TrustedProxies); err != nil {
+		return nil, nil, err
+	}
+	if s.blocked, err = parsePrefixes("BlockedIPs", cfg.Limits.BlockedIPs); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Limits.RateLimit > 0 {
+		s.limiter = newRateLimiter(cfg.Limits.RateLimit, s.now)
+	}
+	s.guarded = len(s.blocked) > 0 || s.limiter != nil
+	s.exempt = map[string]bool{"/api/v1/health": true}
+	for _, c := range s.checks() {
+		s.exempt[c.path] = true
+	}
+	s.auditor = &auditor{log: cfg.AuditLogger, errLog: s.log, w: cfg.AuditFile}
+	if s.auditor.log == nil {
+		s.auditor.log = s.log
+	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.adminDigest, s.readDigest = digest(cfg.Auth.AdminToken), digest(cfg.Auth.ReadToken)
-	return s.instrument(s.routes()), nil
+	return s, s.instrument(s.routes()), nil
 }
 
 // routes wires every endpoint. Each route is registered without a method
@@ -182,6 +236,7 @@ func (s *server) routes() http.Handler {
 	for _, c := range s.checks() {
 		s.check(r, c)
 	}
+	s.router = r
 	return r
 }
 

@@ -79,8 +79,8 @@ func Default() *Config {
 //   - postgresql.replication_password: postgresql.password
 //   - mesh.advertise_port: mesh.bind_port
 //
-// Relative paths (data, state, socket and bin directories, API cert and key
-// files) are resolved against baseDir, itself resolved against the current
+// Relative paths (data, state, socket and bin directories, API cert, key
+// and token files, the audit log) are resolved against baseDir, itself resolved against the current
 // directory; "" means the current directory. Paths are cleaned. Parse calls
 // FillDerived with the directory of the configuration file; code that builds
 // a Config by hand calls it before Validate. It fails only when the current
@@ -103,7 +103,7 @@ func (c *Config) FillDerived(baseDir string) error {
 	// Explicit paths first, so that the derived ones below are built from
 	// absolute, cleaned parents.
 	for _, p := range []*string{&cl.DataDirectory, &cl.StateDirectory, &pg.SocketDirectory,
-		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile} {
+		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog} {
 		if err := absPath(p, baseDir); err != nil {
 			return err
 		}

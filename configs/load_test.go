@@ -181,6 +181,8 @@ cert_file = "tls/cert.pem"
 key_file = "/abs/key.pem"
 [postgresql]
 bin_directory = "../bin"
+[security]
+audit_log = "log/audit.jsonl"
 `
 	c, err := Parse("/etc/ramd/ramd.toml", []byte(src), nil)
 	if err != nil {
@@ -193,6 +195,7 @@ bin_directory = "../bin"
 		{"postgresql.bin_directory", c.PostgreSQL.BinDirectory, "/etc/bin"},
 		{"api.cert_file", c.API.CertFile, "/etc/ramd/tls/cert.pem"},
 		{"api.key_file", c.API.KeyFile, "/abs/key.pem"},
+		{"security.audit_log", c.Security.AuditLog, "/etc/ramd/log/audit.jsonl"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.key, tc.got, tc.want)
@@ -324,6 +327,8 @@ metrics_interval = "1m"
 rate_limit = 50
 max_connections = 1000
 blocked_ips = ["203.0.113.7", "198.51.100.0/24", "2001:db8::/32"]
+trusted_proxies = ["10.0.0.1", "10.1.0.0/16"]
+audit_log = "/var/log/ramd/audit.log"
 `
 
 func TestEncodeRoundTrip(t *testing.T) {
@@ -365,6 +370,7 @@ func TestExampleFiles(t *testing.T) {
 	want.Cluster.Join = []string{}
 	want.Cluster.ReplicaHosts = []string{}
 	want.Security.BlockedIPs = []string{}
+	want.Security.TrustedProxies = []string{}
 	want.PostgreSQL.Parameters = Parameters{"max_connections": "100", "shared_buffers": "128MB"}
 	if err := want.FillDerived("/"); err != nil {
 		t.Fatal(err)

@@ -229,17 +229,35 @@ type MonitoringConfig struct {
 	MetricsInterval Duration `toml:"metrics_interval"`
 }
 
-// SecurityConfig holds API protection settings (parsed and validated here;
-// enforced by the security issue).
+// SecurityConfig protects the REST API (the load-balancer checks
+// included; not the Prometheus endpoint). See docs/security.md.
 type SecurityConfig struct {
-	// RateLimit is requests per second per client IP; 0 disables.
-	// Default: 0.
+	// RateLimit is requests per second per client IP (token bucket, burst
+	// equal to the rate); over it the API answers 429 with Retry-After.
+	// The load-balancer checks and /api/v1/health are exempt. IPv6 clients
+	// are counted per /64. 0 disables. Default: 0.
 	RateLimit int `toml:"rate_limit"`
-	// MaxConnections caps concurrent API connections; 0 means no cap.
+	// MaxConnections caps concurrent API connections; further connections
+	// wait in the kernel's accept queue until one closes. 0 means no cap.
 	// Default: 0.
 	MaxConnections int `toml:"max_connections"`
-	// BlockedIPs are addresses or CIDRs refused by the API. Default: none.
+	// BlockedIPs are addresses or CIDRs refused by the API with 403 before
+	// any other work, the checks included. Default: none.
 	BlockedIPs []string `toml:"blocked_ips"`
+	// TrustedProxies are addresses or CIDRs of reverse proxies in front of
+	// the API. Only when the direct peer is one of them is the client
+	// address taken from X-Forwarded-For (its rightmost address that is
+	// not a trusted proxy); otherwise the header is ignored. Rate limits,
+	// blocked_ips and the audit log use that client address.
+	// Default: none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// AuditLog is a file every mutating API request is appended to as one
+	// JSON line (who, client, method, path, status, duration; never a
+	// token). Created with mode 0600 and opened at startup. The same
+	// records are logged with component=audit in any case. A relative path
+	// is relative to the directory of the configuration file.
+	// Default: "" (log only).
+	AuditLog string `toml:"audit_log"`
 }
 
 // Duration is a time.Duration written in TOML as a string with a unit

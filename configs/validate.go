@@ -251,14 +251,21 @@ func (c *Config) validateSecurity(p *problems) {
 	if s.MaxConnections < 0 {
 		p.add("security.max_connections", "%d: must be 0 (no cap) or positive", s.MaxConnections)
 	}
-	for i, b := range s.BlockedIPs {
+	checkAddrs(p, "security.blocked_ips", s.BlockedIPs)
+	checkAddrs(p, "security.trusted_proxies", s.TrustedProxies)
+	checkOptionalPath(p, "security.audit_log", s.AuditLog)
+}
+
+// checkAddrs requires every entry to be an IP address or a CIDR.
+func checkAddrs(p *problems, key string, addrs []string) {
+	for i, b := range addrs {
 		if _, err := netip.ParseAddr(b); err == nil {
 			continue
 		}
 		if _, err := netip.ParsePrefix(b); err == nil {
 			continue
 		}
-		p.add(fmt.Sprintf("security.blocked_ips[%d]", i), "%q: must be an IP address or a CIDR", b)
+		p.add(fmt.Sprintf("%s[%d]", key, i), "%q: must be an IP address or a CIDR", b)
 	}
 }
 

@@ -140,6 +140,8 @@ func TestValidateRules(t *testing.T) {
 		{"rate_limit", func(c *Config) { c.Security.RateLimit = -1 }, "security.rate_limit"},
 		{"max_connections", func(c *Config) { c.Security.MaxConnections = -1 }, "security.max_connections"},
 		{"blocked_ips", func(c *Config) { c.Security.BlockedIPs = []string{"10.0.0.1", "evil.example"} }, "security.blocked_ips[1]"},
+		{"trusted_proxies", func(c *Config) { c.Security.TrustedProxies = []string{"10.0.0.1/33"} }, "security.trusted_proxies[0]"},
+		{"audit_log relative", func(c *Config) { c.Security.AuditLog = "audit.log" }, "security.audit_log"},
 
 		{"api = prometheus", func(c *Config) { c.Monitoring.PrometheusPort = c.API.Port }, "api.port and monitoring.prometheus_port"},
 		{"api = pg, same host", func(c *Config) { c.API.Port = 5432 }, "api.port and postgresql.port"},
@@ -180,6 +182,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"prometheus disabled port zero", func(c *Config) { c.Monitoring.PrometheusEnabled = false; c.Monitoring.PrometheusPort = 0 }},
 		{"hba words and ips", func(c *Config) { c.PostgreSQL.HBANetworks = []string{"samehost", "all", "10.0.0.7", "::1/128"} }},
 		{"blocked cidrs", func(c *Config) { c.Security.BlockedIPs = []string{"10.0.0.0/8", "2001:db8::/32", "::1"} }},
+		{"trusted proxies", func(c *Config) { c.Security.TrustedProxies = []string{"10.0.0.1", "fd00::/8"} }},
+		{"audit log", func(c *Config) { c.Security.AuditLog = "/var/log/ramd/audit.log" }},
 		{"single node without password", func(c *Config) {
 			c.Cluster.ExpectNodes = 1
 			c.Cluster.Join = nil

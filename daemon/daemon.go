@@ -40,13 +40,18 @@ type Daemon struct {
 	// adminToken is the API's admin token (auth_token or its file).
 	adminToken string
 	log        *slog.Logger
-	reg        *prometheus.Registry
-	metrics    *metrics.Metrics
-	pg         *pg.Manager
-	mesh       *mesh.Mesh
-	apiLn      net.Listener
-	metricsLn  net.Listener
-	startedAt  time.Time
+	// baseLog is the logger without the daemon's component attribute, for
+	// the API's and the audit's own.
+	baseLog   *slog.Logger
+	reg       *prometheus.Registry
+	metrics   *metrics.Metrics
+	pg        *pg.Manager
+	mesh      *mesh.Mesh
+	apiLn     net.Listener
+	metricsLn net.Listener
+	// auditFile is [security] audit_log, open for appending (nil: unset).
+	auditFile *os.File
+	startedAt time.Time
 
 	mu        sync.RWMutex
 	health    pg.Health
@@ -85,7 +90,7 @@ func New(opts Options) (*Daemon, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
+	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
 	d.gate.d = d
 	tok, err := cfg.API.AdminToken()
 	if err != nil {
@@ -155,6 +160,15 @@ func New(opts Options) (*Daemon, error) {
 	if d.apiLn, err = listen("api.port", cfg.API.Host, cfg.API.Port); err != nil {
 		return nil, err
 	}
+	if d.auditFile, err = openAuditLog(cfg.Security.AuditLog); err != nil {
+		return nil, err
+	}
+	if d.auditFile != nil {
+		if st, err := d.auditFile.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+			d.log.Warn("the audit log is readable or writable by others than its owner", "key", "security.audit_log",
+				"path", cfg.Security.AuditLog, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+		}
+	}
 	if cfg.Monitoring.PrometheusEnabled {
 		if d.metricsLn, err = listen("monitoring.prometheus_port", cfg.API.Host, cfg.Monitoring.PrometheusPort); err != nil {
 			return nil, err
@@ -218,8 +232,7 @@ func New(opts Options) (*Daemon, error) {
 // Run serves until ctx is cancelled, then shuts down cleanly: PostgreSQL
 // stops with a fast shutdown and the node leaves the mesh.
 func (d *Daemon) Run(ctx context.Context) error {
-	handler, err := api.NewHandler(api.Config{Source: d, Metrics: d.metrics, Logger: d.log.With("component", "api"),
-		Auth: api.AuthConfig{AdminToken: d.adminToken, ReadToken: d.cfg.API.ReadToken, PublicHealthChecks: d.cfg.API.PublicHealthChecks}})
+	handler, err := api.NewHandler(d.apiConfig())
 	if err != nil {
 		return err
 	}
@@ -227,8 +240,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.adminToken == "" {
 		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
 	}
+	apiLn := d.apiLn
+	if n := d.cfg.Security.MaxConnections; n > 0 {
+		apiLn = api.LimitListener(apiLn, n)
+	}
 	errc := make(chan error, 2)
-	go func() { errc <- serve(apiSrv, d.apiLn, d.cfg.API) }()
+	go func() { errc <- serve(apiSrv, apiLn, d.cfg.API) }()
 	var metricsSrv *http.Server
 	if d.metricsLn != nil {
 		metricsSrv = &http.Server{Handler: metrics.Handler(d.reg), ReadHeaderTimeout: 5 * time.Second}
@@ -325,6 +342,11 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) 
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
+	if d.auditFile != nil {
+		if err := d.auditFile.Close(); err != nil {
+			d.log.Warn("closing the audit log failed", "path", d.auditFile.Name(), "error", err)
+		}
+	}
 	_ = d.mesh.Shutdown()
 	d.pg.Close()
 	d.log.Info("ramd stopped")
@@ -334,9 +356,53 @@ func (d *Daemon) closeListeners() {
 	if d.apiLn != nil {
 		d.apiLn.Close()
 	}
+	if d.auditFile != nil {
+		d.auditFile.Close()
+	}
 	if d.metricsLn != nil {
 		d.metricsLn.Close()
 	}
+}
+
+// apiConfig is the API's configuration: tokens from [api], limits and
+// the audit log from [security].
+func (d *Daemon) apiConfig() api.Config {
+	sec := d.cfg.Security
+	c := api.Config{
+		Source:      d,
+		Metrics:     d.metrics,
+		Logger:      d.baseLog.With("component", "api"),
+		AuditLogger: d.baseLog.With("component", "audit"),
+		Auth: api.AuthConfig{AdminToken: d.adminToken, ReadToken: d.cfg.API.ReadToken,
+			PublicHealthChecks: d.cfg.API.PublicHealthChecks},
+		Limits: api.Limits{RateLimit: sec.RateLimit, BlockedIPs: sec.BlockedIPs, TrustedProxies: sec.TrustedProxies},
+	}
+	if d.auditFile != nil {
+		c.AuditFile = d.auditFile
+	}
+	return c
+}
+
+// openAuditLog opens [security] audit_log for appending, creating it with
+// mode 0600 (nil when unset).
+func openAuditLog(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: security.audit_log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("daemon: security.audit_log: %w", err)
+	}
+	if !st.Mode().IsRegular() && st.Mode()&os.ModeCharDevice == 0 {
+		f.Close()
+		return nil, fmt.Errorf("daemon: security.audit_log %s is not a regular file", path)
+	}
+	return f, nil
 }
 
 func listen(key, host string, port int) (net.Listener, error) {
