@@ -173,6 +173,9 @@ func TestMutatingRoutesKnown(t *testing.T) {
 	want := []string{
 		"POST /api/v1/cluster/switchover", "DELETE /api/v1/cluster/switchover",
 		"POST /api/v1/cluster/failover", "POST /api/v1/cluster/maintenance",
+		"POST /api/v1/replication/stop", "POST /api/v1/replication/start",
+		"POST /api/v1/cluster/add-node", "DELETE /api/v1/cluster/remove-node",
+		"DELETE /api/v1/cluster/nodes/{id}",
 	}
 	sort.Strings(got)
 	sort.Strings(want)
