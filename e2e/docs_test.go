@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -155,4 +156,59 @@ func settle(t *testing.T, ctx context.Context, c *cluster.Cluster) {
 		}
 		return ""
 	})
+}
+
+var consolePattern = regexp.MustCompile("(?s)```console(?: exit=(\\d+))?\\n(.*?)```|<!-- test: (.*?) -->")
+
+// TestRamctlDocExamples runs every command of docs/ramctl.md, in order,
+// against a 4-node cluster (node 4 spare) and checks each exit code.
+func TestRamctlDocExamples(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := os.ReadFile("../docs/ramctl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := launchWithSpare(t)
+	node1, node4 := c.Nodes[0], c.Nodes[3]
+	waitWritable(t, c, 60*time.Second, nil)
+	vars := strings.NewReplacer(
+		"$NODE4_ADDR", node4.Addr,
+		"$NODE4_PORT", strconv.Itoa(node4.MeshPort),
+		"$IN_ONE_HOUR", time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	)
+	ran := 0
+	for _, m := range consolePattern.FindAllStringSubmatch(string(b), -1) {
+		settle(t, ctx, c)
+		if d := strings.TrimSpace(m[3]); d != "" {
+			if d != "stop node 4" {
+				t.Fatalf("docs/ramctl.md: unknown test directive %q", d)
+			}
+			if err := node4.Stop(30 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want := 0
+		if m[1] != "" {
+			want, _ = strconv.Atoi(m[1])
+		}
+		for _, line := range strings.Split(strings.TrimSpace(vars.Replace(m[2])), "\n") {
+			args, ok := strings.CutPrefix(strings.TrimSpace(line), "$ ramctl ")
+			if !ok {
+				continue // output shown in the doc
+			}
+			cmd := exec.CommandContext(ctx, ramctlBin, strings.Fields(args)...)
+			cmd.Env = append(os.Environ(), "RAMCTL_URL="+node1.APIURL(), "RAMD_TOKEN="+c.Token)
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != want {
+				t.Fatalf("ramctl %s: exit %d, the doc says %d:\n%s", args, code, want, out)
+			}
+			ran++
+		}
+	}
+	if ran < 15 {
+		t.Fatalf("ran only %d commands of docs/ramctl.md", ran)
+	}
+	t.Logf("ran %d commands of docs/ramctl.md", ran)
 }
