@@ -25,6 +25,13 @@ Usage:
                                                    promote N when the primary has failed
   ramctl [global flags] maintenance on|off|status  automatic failover off/on
   ramctl [global flags] history                    every change of primary
+  ramctl [global flags] backup create NAME [--node N] [--no-wait]
+                                                   base backup (by node N of its own server;
+                                                   default: the node asked, of the primary)
+  ramctl [global flags] backup list                every node's backups
+  ramctl [global flags] backup restore NAME --target N [--source N] [--force] [--no-wait]
+                                                   re-create replica N from the backup
+  ramctl [global flags] backup delete NAME [--node N] [--force]
   ramctl [global flags] version
 
 Global flags:
@@ -33,7 +40,9 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Config, node, replication and backup commands are not built yet.
+create and restore show a progress bar on a terminal and plain lines otherwise.
+
+Config, node and replication commands are not built yet.
 `
 
 type urlList []string
@@ -94,6 +103,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = failover(c, rest, *asJSON, os.Stdin, stdout)
 	case "maintenance":
 		err = maintenance(c, rest, *asJSON, stdout)
+	case "backup":
+		err = backup(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":
