@@ -371,4 +371,3 @@ func tl(t uint32) string {
 	}
 	return strconv.Itoa(int(t))
 }
-
