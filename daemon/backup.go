@@ -522,10 +522,15 @@ func (d *Daemon) restore(ctx context.Context, info api.RestoreInfo, total int64)
 		}()
 		rd = pr
 	} else {
-		var err error
-		if rd, err = d.download(ctx, info.HolderNode, info.BackupName); err != nil {
+		// A holder that stops sending must not leave this node stopped
+		// for good: the download ends after downloadStall without a byte.
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		body, err := d.download(dctx, info.HolderNode, info.BackupName)
+		if err != nil {
 			return err
 		}
+		rd = &stallReader{r: body, t: time.AfterFunc(downloadStall, cancel)}
 	}
 	defer rd.Close()
 	src, err := d.primaryEndpoint()
@@ -562,6 +567,28 @@ func (d *Daemon) download(ctx context.Context, node int, name string) (io.ReadCl
 		return nil, fmt.Errorf("daemon: download from node %d: %s", node, envelopeMessage(resp))
 	}
 	return resp.Body, nil
+}
+
+// downloadStall bounds a pause in a backup download.
+const downloadStall = 60 * time.Second
+
+// stallReader pushes its timer back at every read that returns data.
+type stallReader struct {
+	r io.ReadCloser
+	t *time.Timer
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.t.Reset(downloadStall)
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.t.Stop()
+	return s.r.Close()
 }
 
 // RestoreStatus implements api.BackupOperator.
