@@ -76,6 +76,7 @@ func Default() *Config {
 //     state directories, and the state survives the data directory being
 //     moved aside
 //   - postgresql.socket_directory: "<state_directory>/run"
+//   - backup.directory: "<state_directory>/backups"
 //   - postgresql.replication_password: postgresql.password
 //   - mesh.advertise_port: mesh.bind_port
 //
@@ -103,7 +104,7 @@ func (c *Config) FillDerived(baseDir string) error {
 	// Explicit paths first, so that the derived ones below are built from
 	// absolute, cleaned parents.
 	for _, p := range []*string{&cl.DataDirectory, &cl.StateDirectory, &pg.SocketDirectory,
-		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog} {
+		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog, &c.Backup.Directory} {
 		if err := absPath(p, baseDir); err != nil {
 			return err
 		}
@@ -113,6 +114,9 @@ func (c *Config) FillDerived(baseDir string) error {
 	}
 	if pg.SocketDirectory == "" && cl.StateDirectory != "" {
 		pg.SocketDirectory = filepath.Join(cl.StateDirectory, "run")
+	}
+	if c.Backup.Directory == "" && cl.StateDirectory != "" {
+		c.Backup.Directory = filepath.Join(cl.StateDirectory, "backups")
 	}
 	return nil
 }

@@ -129,6 +129,7 @@ password = "s3cret"
 		{"cluster.state_directory", c.Cluster.StateDirectory, "/srv/pg/node7/ramd-state-node7"},
 		{"postgresql.socket_directory", c.PostgreSQL.SocketDirectory, "/srv/pg/node7/ramd-state-node7/run"},
 		{"postgresql.replication_password", c.PostgreSQL.ReplicationPassword, "s3cret"},
+		{"backup.directory", c.Backup.Directory, "/srv/pg/node7/ramd-state-node7/backups"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.key, tc.got, tc.want)

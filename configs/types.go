@@ -19,6 +19,23 @@ type Config struct {
 	Monitoring MonitoringConfig `toml:"monitoring"`
 	Security   SecurityConfig   `toml:"security"`
 	Failover   FailoverConfig   `toml:"failover"`
+	Backup     BackupConfig     `toml:"backup"`
+}
+
+// BackupConfig configures base backups (POST /api/v1/backup/create).
+type BackupConfig struct {
+	// Directory is where this node keeps the backups it takes, one
+	// subdirectory per backup (created mode 0700, owned by the user
+	// PostgreSQL runs as). Each backup is a full uncompressed copy of the
+	// cluster (PostgreSQL 15's pg_verifybackup checks only that plain
+	// format), so put it on a volume with room for as many copies as you
+	// keep, ideally another disk than the data directory: on the same disk
+	// a backup does not survive the disk. It must be neither inside the
+	// data directory (a base backup would copy the backups, and a restore
+	// would move them aside) nor contain it.
+	// Default: derived, "<state_directory>/backups". A relative path is
+	// relative to the directory of the configuration file.
+	Directory string `toml:"directory"`
 }
 
 // ClusterConfig identifies this node and the cluster it belongs to.

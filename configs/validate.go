@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	c.validateMonitoring(&p)
 	c.validateSecurity(&p)
 	c.validateFailover(&p)
+	c.validateBackup(&p)
 	c.validatePortConflicts(&p)
 	return errors.Join(p...)
 }
@@ -434,5 +435,18 @@ func (c *Config) validateFailover(p *problems) {
 	}
 	if f.MaxClockDriftPPM < 1 || f.MaxClockDriftPPM > 100000 {
 		p.add("failover.max_clock_drift_ppm", "%d: must be between 1 and 100000 (10%%)", f.MaxClockDriftPPM)
+	}
+}
+
+func (c *Config) validateBackup(p *problems) {
+	dir, data := c.Backup.Directory, c.Cluster.DataDirectory
+	checkDir(p, "backup.directory", dir, "required (derived from state_directory)")
+	if filepath.IsAbs(dir) && filepath.IsAbs(data) {
+		switch {
+		case within(dir, data):
+			p.add("backup.directory", "%s is inside cluster.data_directory %s: base backups would copy the backups, and a restore would move them aside", dir, data)
+		case within(data, dir):
+			p.add("backup.directory", "%s contains cluster.data_directory %s: keep them apart", dir, data)
+		}
 	}
 }

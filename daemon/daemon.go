@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +67,15 @@ type Daemon struct {
 	// writer is the writer token of the local WAL (see writertoken.go).
 	writer *writerToken
 
+	// backups is the backup and restore state (backup.go); restoring
+	// keeps the loop's hands off PostgreSQL while a restore replaces the
+	// data directory.
+	backups   backupJobs
+	restoring atomic.Bool
+	// bgCtx ends at shutdown: background jobs (backups, restores) stop.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
 	ident       identity
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
@@ -92,6 +102,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
 	d.gate.d = d
+	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
 	tok, err := cfg.API.AdminToken()
 	if err != nil {
 		return nil, err
@@ -321,6 +332,7 @@ func (d *Daemon) shutdown(apiSrv, metricsSrv *http.Server, stopElection func()) 
 	// (the fast shutdown ends the sessions waiting for one), which is also
 	// the safe way round.
 	d.gate.stop()
+	d.bgCancel()
 	if _, running := d.pg.Running(); running {
 		d.mu.RLock()
 		mode := d.stopMode

@@ -36,6 +36,9 @@ func (d *Daemon) step(ctx context.Context) error {
 		d.gate.update(h)
 	}
 
+	if d.restoring.Load() {
+		return nil // a restore is replacing the data directory
+	}
 	if !d.isResolved() {
 		return d.bootstrap(ctx, h)
 	}

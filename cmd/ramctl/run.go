@@ -29,6 +29,13 @@ Usage:
   ramctl [global flags] node add ID --address HOST [--port P]
   ramctl [global flags] node remove ID [--force]   add a daemon to the cluster; remove a stopped one
   ramctl [global flags] history                    every change of primary
+  ramctl [global flags] backup create NAME [--node N] [--no-wait]
+                                                   base backup (by node N of its own server;
+                                                   default: the node asked, of the primary)
+  ramctl [global flags] backup list                every node's backups
+  ramctl [global flags] backup restore NAME --target N [--source N] [--force] [--no-wait]
+                                                   re-create replica N from the backup
+  ramctl [global flags] backup delete NAME [--node N] [--force]
   ramctl [global flags] version
 
 Global flags:
@@ -37,7 +44,9 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-Config and backup commands are not built yet.
+create and restore show a progress bar on a terminal and plain lines otherwise.
+
+Config commands are not built yet.
 `
 
 type urlList []string
@@ -102,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replication(c, rest, *asJSON, stdout)
 	case "node":
 		err = node(c, rest, *asJSON, os.Stdin, stdout)
+	case "backup":
+		err = backup(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":
