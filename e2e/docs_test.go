@@ -67,14 +67,7 @@ func TestAPIDocExamples(t *testing.T) {
 	for i, st := range steps {
 		settle(t, ctx, c)
 		if st.directive != "" {
-			switch st.directive {
-			case "stop node 4":
-				if err := node4.Stop(30 * time.Second); err != nil {
-					t.Fatal(err)
-				}
-			default:
-				t.Fatalf("docs/api.md: unknown test directive %q", st.directive)
-			}
+			runDirective(t, ctx, c, st.directive)
 			continue
 		}
 		method, path, headers, body := parseHTTPExample(t, vars.Replace(st.block))
@@ -96,6 +89,67 @@ func TestAPIDocExamples(t *testing.T) {
 		}
 	}
 	t.Logf("ran %d examples of docs/api.md", len(steps))
+}
+
+// runDirective carries out a doc's hidden test step: "stop node 4" or
+// "wait backup NAME" (until the backup is done).
+func runDirective(t *testing.T, ctx context.Context, c *cluster.Cluster, d string) {
+	t.Helper()
+	switch {
+	case d == "stop node 4":
+		if err := c.Nodes[3].Stop(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	case strings.HasPrefix(d, "wait backup "):
+		name := strings.TrimPrefix(d, "wait backup ")
+		eventually(t, 60*time.Second, func() string {
+			r, err := c.Nodes[0].Client().Get(ctx, "/api/v1/backup/list")
+			if err != nil {
+				return err.Error()
+			}
+			var l struct {
+				Backups []struct {
+					Name, Status, Error string
+				} `json:"backups"`
+			}
+			if err := r.Decode(&l); err != nil {
+				return err.Error()
+			}
+			for _, b := range l.Backups {
+				if b.Name == name {
+					if b.Status == "failed" {
+						t.Fatalf("backup %s failed: %s", name, b.Error)
+					}
+					if b.Status == "done" {
+						return ""
+					}
+					return "backup " + name + " is " + b.Status
+				}
+			}
+			return "no backup " + name + " listed"
+		})
+	case strings.HasPrefix(d, "wait restore "):
+		node := strings.TrimPrefix(d, "wait restore ")
+		eventually(t, 90*time.Second, func() string {
+			r, err := c.Nodes[0].Client().Get(ctx, "/api/v1/backup/restore?node_id="+node)
+			if err != nil {
+				return err.Error()
+			}
+			var ri struct{ Status, Phase, Error string }
+			if err := r.Decode(&ri); err != nil {
+				return err.Error()
+			}
+			switch ri.Status {
+			case "failed":
+				t.Fatalf("restore on node %s failed: %s", node, ri.Error)
+			case "done":
+				return ""
+			}
+			return fmt.Sprintf("restore on node %s: %s %s", node, ri.Status, ri.Phase)
+		})
+	default:
+		t.Fatalf("unknown test directive %q in the docs", d)
+	}
 }
 
 // parseHTTPExample reads "METHOD PATH", header lines, a blank line and
@@ -181,12 +235,7 @@ func TestRamctlDocExamples(t *testing.T) {
 	for _, m := range consolePattern.FindAllStringSubmatch(string(b), -1) {
 		settle(t, ctx, c)
 		if d := strings.TrimSpace(m[3]); d != "" {
-			if d != "stop node 4" {
-				t.Fatalf("docs/ramctl.md: unknown test directive %q", d)
-			}
-			if err := node4.Stop(30 * time.Second); err != nil {
-				t.Fatal(err)
-			}
+			runDirective(t, ctx, c, d)
 			continue
 		}
 		want := 0
