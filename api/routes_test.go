@@ -97,7 +97,9 @@ func TestRouteTable(t *testing.T) {
 	is := func(c int) func(int) bool { return func(code int) bool { return code == c } }
 	// 501: the route's operator is not part of this fake source; the
 	// token check came first and passed.
-	passes := func(code int) bool { return code != 401 && code != 403 && code != 405 && code < 500 || code == 503 || code == 501 }
+	passes := func(code int) bool {
+		return code != 401 && code != 403 && code != 405 && code < 500 || code == 503 || code == 501
+	}
 	// Reads that hand out data (a whole base backup) need the admin token.
 	adminReads := []string{"/api/v1/backup/{name}/download"}
 
