@@ -233,6 +233,7 @@ func (s *server) routes() http.Handler {
 	s.methods(v1, "/api/v1", "/cluster/maintenance", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleGetMaintenance, http.MethodPost: s.handleSetMaintenance})
 	s.backupRoutes(v1)
+	s.configRoutes(v1)
 
 	for _, c := range s.checks() {
 		s.check(r, c)

@@ -72,7 +72,7 @@ const redacted = "<redacted>"
 func (c *Config) Redacted() *Config {
 	r := c.Clone()
 	for _, s := range []*string{&r.PostgreSQL.Password, &r.PostgreSQL.ReplicationPassword,
-		&r.API.AuthToken, &r.Mesh.EncryptKey} {
+		&r.API.AuthToken, &r.API.ReadToken, &r.Mesh.EncryptKey} {
 		if *s != "" {
 			*s = redacted
 		}

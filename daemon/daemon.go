@@ -33,6 +33,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Registry receives the metrics; nil creates a fresh one.
 	Registry *prometheus.Registry
+	// ConfigSources says where each key's value came from (for GET
+	// /config); nil: unknown (reported as default).
+	ConfigSources map[string]string
 }
 
 // Daemon is one running ramd node.
@@ -40,6 +43,13 @@ type Daemon struct {
 	cfg *configs.Config
 	// adminToken is the API's admin token (auth_token or its file).
 	adminToken string
+	// sources says where each configuration key's value came from.
+	sources map[string]string
+	// dynCfg is the effective configuration for the cluster overrides
+	// dynFor (see effective).
+	dynMu  sync.Mutex
+	dynCfg *configs.Config
+	dynFor map[string]string
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.

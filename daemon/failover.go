@@ -258,7 +258,7 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 		f.unservedSince = time.Now()
 		return
 	}
-	if limit := f.d.cfg.Failover.PrimaryStartTimeout.Duration; time.Since(f.unservedSince) >= limit {
+	if limit := f.d.effective().Failover.PrimaryStartTimeout.Duration; time.Since(f.unservedSince) >= limit {
 		reason := fmt.Sprintf("not a healthy primary under a valid lease for %s", limit)
 		f.log.Warn("releasing the primary role", "token", st.Token, "reason", reason)
 		f.releasedToken = st.Token

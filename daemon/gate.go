@@ -48,15 +48,22 @@ func gateSettings(fencing string) map[string]string {
 // update starts or stops the gate after a health check.
 func (r *gateRunner) update(h pg.Health) {
 	primary := h.Running && h.Accepting && !h.InRecovery
+	c := r.d.effective()
+	wantSync := c.Failover.SynchronousMode != "off"
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.cancel != nil && !r.closed && !r.suspended && (r.sr != nil) != wantSync {
+		// synchronous_mode was switched on or off cluster-wide: restart
+		// the gate with (or without) its replication watcher.
+		r.stopLocked()
+		r.d.log.Info("lease gate restarting for the new synchronous_mode", "synchronous_mode", c.Failover.SynchronousMode)
+	}
 	switch {
 	case r.closed, r.suspended:
 	case primary && r.cancel == nil:
-		c := r.d.cfg
 		var sr *syncRep
 		var ceiling func(gate.LSN) gate.LSN
-		if c.Failover.SynchronousMode != "off" {
+		if wantSync {
 			sr = newSyncRep(r.d.log.With("component", "syncrep"), r.d.pg.ConnString())
 			ceiling = sr.ceiling
 		}

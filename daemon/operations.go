@@ -129,7 +129,7 @@ func (d *Daemon) checkSwitchover(st election.ClusterState, candidate int) error 
 	// behind. Gossiped positions can trail by a WAL segment (a segment
 	// switch on the primary shows before the replica's next check), so
 	// the bound is never below switchoverLagFloor.
-	maxLag := max(uint64(d.cfg.Failover.MaximumLagOnFailover), switchoverLagFloor)
+	maxLag := max(uint64(d.effective().Failover.MaximumLagOnFailover), switchoverLagFloor)
 	qualifies := func(m mesh.Member) string {
 		switch {
 		case m.Liveness != mesh.Alive:

@@ -18,6 +18,7 @@ import (
 // most one slow step and the next tick re-evaluates, so a failed step is
 // retried and a newer decision always wins.
 func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
+	d.applyParameters(ctx)
 	var w desired
 	if d.failover != nil {
 		w = d.failover.Want()

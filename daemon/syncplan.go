@@ -29,7 +29,8 @@ func (f *failoverLoop) planSync(st election.ClusterState, members []mesh.Member)
 	if p := f.syncInFlight; p != nil && (st.Sync.Version != p.s.Version || st.Token != p.s.Token) {
 		f.syncInFlight = nil // applied, or refused: either way no longer pending
 	}
-	mode := election.SyncMode(f.d.cfg.Failover.SynchronousMode)
+	eff := f.d.effective()
+	mode := election.SyncMode(eff.Failover.SynchronousMode)
 	if mode == "off" {
 		mode = election.SyncOff
 	}
@@ -66,7 +67,7 @@ func (f *failoverLoop) planSync(st election.ClusterState, members []mesh.Member)
 	}
 	slices.Sort(healthy)
 	in := election.SyncPlanInput{
-		Mode: mode, NumSync: f.d.cfg.Failover.SynchronousNodeCount, Token: st.Token,
+		Mode: mode, NumSync: eff.Failover.SynchronousNodeCount, Token: st.Token,
 		Applied:   election.ResolveSync(st.Sync, append(slices.Clone(st.Voters), st.Learners...), self),
 		Healthy:   healthy,
 		Flushed:   flushed,

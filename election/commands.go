@@ -23,6 +23,7 @@ const (
 	CmdSwitchover     CommandType = "switchover"
 	CmdFailover       CommandType = "failover"
 	CmdSetDetached    CommandType = "set-detached"
+	CmdSetConfig      CommandType = "set-config"
 	CmdSetSync        CommandType = "set-sync"
 	CmdAddVoter       CommandType = "add-voter"
 	CmdRemoveVoter    CommandType = "remove-voter"
@@ -44,6 +45,7 @@ type Command struct {
 	Switchover  *SwitchoverCmd  `json:"switchover,omitempty"`
 	Failover    *FailoverCmd    `json:"failover,omitempty"`
 	Detached    *DetachedCmd    `json:"detached,omitempty"`
+	Config      *ConfigCmd      `json:"config,omitempty"`
 	Voter       *VoterCmd       `json:"voter,omitempty"`
 	Sync        *SyncState      `json:"sync,omitempty"`
 }
@@ -99,6 +101,15 @@ type FailoverCmd struct {
 	To            uint64        `json:"to,omitempty"`
 	AllowDataLoss bool          `json:"allow_data_loss,omitempty"`
 	At            time.Duration `json:"at"`
+}
+
+// ConfigCmd changes the cluster-wide configuration overrides: Set adds or
+// replaces keys, Unset removes them (back to each node's own file). The
+// keys and values are validated by the proposer (configs.WithOverrides);
+// here they only need to be well-formed.
+type ConfigCmd struct {
+	Set   map[string]string `json:"set,omitempty"`
+	Unset []string          `json:"unset,omitempty"`
 }
 
 // DetachedCmd detaches a replica from streaming (On) or re-attaches it.
@@ -160,7 +171,7 @@ func (c Command) validate() error {
 		return fmt.Errorf("%w: unsupported version %d", ErrMalformedCommand, c.Version)
 	}
 	set := 0
-	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil, c.Failover != nil, c.Detached != nil} {
+	for _, p := range []bool{c.Bootstrap != nil, c.Promote != nil, c.Maintenance != nil, c.Switchover != nil, c.Voter != nil, c.Sync != nil, c.Failover != nil, c.Detached != nil, c.Config != nil} {
 		if p {
 			set++
 		}
@@ -180,6 +191,16 @@ func (c Command) validate() error {
 		ok = c.Switchover != nil
 	case CmdSetDetached:
 		ok = c.Detached != nil && c.Detached.Node != 0
+	case CmdSetConfig:
+		ok = c.Config != nil && len(c.Config.Set)+len(c.Config.Unset) > 0
+		if ok {
+			for k := range c.Config.Set {
+				ok = ok && k != ""
+			}
+			for _, k := range c.Config.Unset {
+				ok = ok && k != ""
+			}
+		}
 	case CmdFailover:
 		ok = c.Failover != nil && (c.Failover.Clear || (c.Failover.To != 0 && c.Failover.Token != 0))
 	case CmdSetSync:

@@ -3,6 +3,7 @@ package election
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -242,7 +243,7 @@ func (n *Node) coordinate() {
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-		in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.cfg.MaximumLagOnFailover, After: f.final}
+		in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag(), After: f.final}
 		if sw := n.state.Switchover; sw != nil && sw.From == f.old && sw.To != 0 && n.now-f.started < switchoverTargetWait(n.cfg) {
 			in.Target = sw.To
 		}
@@ -294,6 +295,17 @@ func (n *Node) coordinate() {
 		n.event("failover", fmt.Sprintf("token %d: promotion of %d not applied; choosing again", f.token, f.proposed))
 		n.coordinate()
 	}
+}
+
+// maximumLag is maximum_lag_on_failover: the cluster-wide override when
+// one is set (and parses), else this node's configuration.
+func (n *Node) maximumLag() uint64 {
+	if v, ok := n.state.Config["failover.maximum_lag_on_failover"]; ok {
+		if lag, err := strconv.ParseUint(v, 10, 64); err == nil {
+			return lag
+		}
+	}
+	return n.cfg.MaximumLagOnFailover
 }
 
 // manualFailover is the pending manual failover of the applied token.

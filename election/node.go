@@ -552,6 +552,12 @@ func (n *Node) SetDetached(id uint64, on bool) error {
 	return n.Propose(Command{Type: CmdSetDetached, Detached: &DetachedCmd{Node: id, On: on}})
 }
 
+// SetConfig changes the cluster-wide configuration overrides (validated by
+// the caller).
+func (n *Node) SetConfig(set map[string]string, unset []string) error {
+	return n.Propose(Command{Type: CmdSetConfig, Config: &ConfigCmd{Set: set, Unset: unset}})
+}
+
 // CancelFailover withdraws a pending manual failover.
 func (n *Node) CancelFailover() error {
 	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Clear: true}})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -46,6 +47,9 @@ type ClusterState struct {
 	Sync SyncState `json:"sync,omitzero"`
 	// Switchover is a pending planned switchover, if any.
 	Switchover *SwitchoverCmd `json:"switchover,omitempty"`
+	// Config holds the cluster-wide configuration overrides ("section.key"
+	// → value as text), applied over every node's own file.
+	Config map[string]string `json:"config,omitempty"`
 	// Removed lists nodes removed from the group (remove-node), so that
 	// they are not added back automatically (sorted).
 	Removed []uint64 `json:"removed,omitempty"`
@@ -78,6 +82,7 @@ func (s ClusterState) Clone() ClusterState {
 	c.History = slices.Clone(s.History)
 	c.Detached = slices.Clone(s.Detached)
 	c.Removed = slices.Clone(s.Removed)
+	c.Config = maps.Clone(s.Config)
 	c.Sync.Members = slices.Clone(s.Sync.Members)
 	if s.Switchover != nil {
 		sw := *s.Switchover
@@ -158,6 +163,19 @@ func (s *ClusterState) Apply(c Command) error {
 		v := s.Sync.Version
 		s.Sync = c.Sync.normalized()
 		s.Sync.Version = v + 1
+	case CmdSetConfig:
+		if s.Config == nil {
+			s.Config = map[string]string{}
+		}
+		for k, v := range c.Config.Set {
+			s.Config[k] = v
+		}
+		for _, k := range c.Config.Unset {
+			delete(s.Config, k)
+		}
+		if len(s.Config) == 0 {
+			s.Config = nil
+		}
 	case CmdSetDetached:
 		d := c.Detached
 		if d.On && d.Node == s.Primary {

@@ -28,6 +28,11 @@ Usage:
                                                    detach a replica from streaming, re-attach it
   ramctl [global flags] node add ID --address HOST [--port P]
   ramctl [global flags] node remove ID [--force]   add a daemon to the cluster; remove a stopped one
+  ramctl [global flags] config show [--cluster]    this node's configuration and sources; the cluster overrides
+  ramctl [global flags] config set KEY=VALUE... | unset KEY... | edit
+                                                   change the cluster-wide overrides
+  ramctl [global flags] restart NODE [--allow-primary] [--force]
+                                                   restart NODE's PostgreSQL
   ramctl [global flags] history                    every change of primary
   ramctl [global flags] backup create NAME [--node N] [--no-wait]
                                                    base backup (by node N of its own server;
@@ -44,9 +49,8 @@ Global flags:
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
 
-create and restore show a progress bar on a terminal and plain lines otherwise.
-
-Config commands are not built yet.
+backup create and restore show a progress bar on a terminal and plain
+lines otherwise.
 `
 
 type urlList []string
@@ -111,6 +115,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replication(c, rest, *asJSON, stdout)
 	case "node":
 		err = node(c, rest, *asJSON, os.Stdin, stdout)
+	case "config":
+		err = config(c, rest, *asJSON, stdout)
+	case "restart":
+		err = restart(c, rest, os.Stdin, stdout)
 	case "backup":
 		err = backup(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":

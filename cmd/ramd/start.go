@@ -33,7 +33,7 @@ func cmdStart(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, sources, err := configs.LoadWithSources(*path, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -44,14 +44,14 @@ func cmdStart(args []string, stdout, stderr io.Writer) error {
 		cfg.Cluster.LogLevel = *level
 	}
 	if *fg {
-		return runForeground(cfg, stderr)
+		return runForeground(cfg, sources, stderr)
 	}
 	return startDetached(cfg, *path, *level, stdout)
 }
 
 // runForeground runs the daemon in this process until SIGTERM or SIGINT
 // (PostgreSQL fast shutdown) or SIGQUIT (immediate shutdown).
-func runForeground(cfg *configs.Config, stderr io.Writer) error {
+func runForeground(cfg *configs.Config, sources map[string]string, stderr io.Writer) error {
 	lvl, err := logging.ParseLevel(cfg.Cluster.LogLevel)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func runForeground(cfg *configs.Config, stderr io.Writer) error {
 	if pid, ok := runningPID(pidPath); ok && pid != os.Getpid() {
 		return fmt.Errorf("ramd is already running for this node (pid %d, %s)", pid, pidPath)
 	}
-	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger})
+	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, ConfigSources: sources})
 	if err != nil {
 		return err
 	}
