@@ -50,7 +50,7 @@ type Daemon struct {
 	dynMu  sync.Mutex
 	dynCfg *configs.Config
 	dynFor map[string]string
-	log        *slog.Logger
+	log    *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
 	baseLog   *slog.Logger
