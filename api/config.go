@@ -23,6 +23,8 @@ type ConfigOperator interface {
 	// PatchClusterConfig sets (non-nil) and removes (nil) overrides after
 	// validating all of them; nothing is applied if one is refused.
 	PatchClusterConfig(ctx context.Context, changes map[string]*string) (ClusterConfigInfo, error)
+	// Reload re-reads this node's configuration file.
+	Reload(ctx context.Context) (ReloadResult, error)
 	// RestartPostgres restarts this node's PostgreSQL (fast shutdown,
 	// then start); on the primary only with allowPrimary.
 	RestartPostgres(ctx context.Context, allowPrimary bool) error
@@ -59,6 +61,7 @@ func (s *server) configRoutes(v1 *mux.Router) {
 	s.methods(v1, "/api/v1", "/cluster/config", map[string]http.HandlerFunc{
 		http.MethodGet: s.handleClusterConfig, http.MethodPatch: s.handlePatchClusterConfig})
 	s.methods(v1, "/api/v1", "/node/restart", map[string]http.HandlerFunc{http.MethodPost: s.handleNodeRestart})
+	s.methods(v1, "/api/v1", "/node/reload", map[string]http.HandlerFunc{http.MethodPost: s.handleNodeReload})
 }
 
 func (s *server) handleConfig(w http.ResponseWriter, r *http.Request) {
@@ -112,6 +115,36 @@ func (s *server) handlePatchClusterConfig(w http.ResponseWriter, r *http.Request
 		msg += fmt.Sprintf("; on this node %v wait for a PostgreSQL restart (POST /node/restart on each node)", info.PendingRestart)
 	}
 	s.writeEnvelope(w, r, http.StatusOK, info, msg)
+}
+
+// ReloadResult says what a reload changed.
+type ReloadResult struct {
+	// Applied keys took effect at once.
+	Applied []string `json:"applied"`
+	// RestartRequired keys changed in the file but take effect only when
+	// the daemon restarts.
+	RestartRequired []string `json:"restart_required"`
+}
+
+func (s *server) handleNodeReload(w http.ResponseWriter, r *http.Request) {
+	op, ok := s.configOperator(w, r)
+	if !ok {
+		return
+	}
+	var empty struct{}
+	if !s.decodeBody(w, r, &empty, true) {
+		return
+	}
+	res, err := op.Reload(r.Context())
+	if err != nil {
+		s.writeOpError(w, r, err)
+		return
+	}
+	msg := fmt.Sprintf("configuration reloaded: applied %v", res.Applied)
+	if len(res.RestartRequired) > 0 {
+		msg += fmt.Sprintf("; %v take effect only after a daemon restart", res.RestartRequired)
+	}
+	s.writeEnvelope(w, r, http.StatusOK, res, msg)
 }
 
 type restartBody struct {

@@ -183,7 +183,7 @@ func TestMutatingRoutesKnown(t *testing.T) {
 		"POST /api/v1/cluster/add-node", "DELETE /api/v1/cluster/remove-node",
 		"DELETE /api/v1/cluster/nodes/{id}",
 		"POST /api/v1/backup/create", "POST /api/v1/backup/restore", "DELETE /api/v1/backup/{name:.+}",
-		"PATCH /api/v1/cluster/config", "POST /api/v1/node/restart",
+		"PATCH /api/v1/cluster/config", "POST /api/v1/node/restart", "POST /api/v1/node/reload",
 	}
 	sort.Strings(got)
 	sort.Strings(want)

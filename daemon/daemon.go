@@ -36,6 +36,10 @@ type Options struct {
 	// ConfigSources says where each key's value came from (for GET
 	// /config); nil: unknown (reported as default).
 	ConfigSources map[string]string
+	// ConfigPath is the file Reload re-reads ("": reload unsupported).
+	ConfigPath string
+	// Level, when set, is the logger's level, which Reload changes.
+	Level *slog.LevelVar
 }
 
 // Daemon is one running ramd node.
@@ -50,7 +54,15 @@ type Daemon struct {
 	dynMu  sync.Mutex
 	dynCfg *configs.Config
 	dynFor map[string]string
-	log    *slog.Logger
+	dynGen int
+	// fileParams are postgresql.parameters as last reloaded from the file
+	// (nil: d.cfg's); reloadGen counts reloads (both under dynMu).
+	fileParams map[string]string
+	reloadGen  int
+	// configPath and level serve Reload.
+	configPath string
+	level      *slog.LevelVar
+	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
 	baseLog   *slog.Logger
@@ -118,6 +130,8 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.adminToken = tok
+	d.sources = opts.ConfigSources
+	d.configPath, d.level = opts.ConfigPath, opts.Level
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,

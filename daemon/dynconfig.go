@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ramd/ramd/internal/logging"
 
 	"github.com/ramd/ramd/api"
 	"github.com/ramd/ramd/configs"
@@ -31,15 +35,21 @@ func (d *Daemon) effective() *configs.Config {
 	st, _, _ := d.failover.Snapshot()
 	d.dynMu.Lock()
 	defer d.dynMu.Unlock()
-	if d.dynCfg != nil && maps.Equal(d.dynFor, st.Config) {
+	if d.dynCfg != nil && maps.Equal(d.dynFor, st.Config) && d.dynGen == d.reloadGen {
 		return d.dynCfg
 	}
-	cfg, err := d.cfg.WithOverrides(st.Config)
+	base := d.cfg
+	if d.fileParams != nil {
+		// Parameters re-read from the file by a reload.
+		base = base.Clone()
+		base.PostgreSQL.Parameters = maps.Clone(d.fileParams)
+	}
+	cfg, err := base.WithOverrides(st.Config)
 	if err != nil {
 		d.log.Error("the cluster configuration does not fit this node's configuration; using the node's own", "error", err)
-		cfg = d.cfg
+		cfg = base
 	}
-	d.dynCfg, d.dynFor = cfg, maps.Clone(st.Config)
+	d.dynCfg, d.dynFor, d.dynGen = cfg, maps.Clone(st.Config), d.reloadGen
 	return cfg
 }
 
@@ -154,6 +164,70 @@ func (d *Daemon) PatchClusterConfig(ctx context.Context, changes map[string]*str
 	}
 	d.applyParameters(ctx)
 	return d.ClusterConfig(ctx)
+}
+
+// Reload implements api.ConfigOperator (and SIGHUP): re-read the
+// configuration file and environment, refuse an invalid one without
+// changing anything, apply what can change while running (log_level,
+// postgresql.parameters) and list the other changed keys as needing a
+// daemon restart.
+func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
+	if d.configPath == "" {
+		return api.ReloadResult{}, &api.OpError{Status: http.StatusNotImplemented, Message: "this daemon was not started from a configuration file"}
+	}
+	next, sources, err := configs.LoadWithSources(d.configPath, os.Environ())
+	if err != nil {
+		return api.ReloadResult{}, &api.OpError{Status: http.StatusBadRequest, Message: "the configuration file is not valid, nothing was changed: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	d.dynMu.Lock()
+	current := d.cfg
+	if d.fileParams != nil {
+		current = current.Clone()
+		current.PostgreSQL.Parameters = maps.Clone(d.fileParams)
+	}
+	curLevel := current.Cluster.LogLevel
+	if d.level != nil {
+		curLevel = strings.ToLower(d.level.Level().String())
+	}
+	d.dynMu.Unlock()
+	old := map[string]any{}
+	for _, e := range current.Entries(nil) {
+		old[e.Key] = e.Value
+	}
+	old["cluster.log_level"] = curLevel
+	res := api.ReloadResult{Applied: []string{}, RestartRequired: []string{}}
+	for _, e := range next.Entries(sources) {
+		if reflect.DeepEqual(old[e.Key], e.Value) {
+			continue
+		}
+		switch e.Key {
+		case "cluster.log_level":
+			if d.level == nil {
+				res.RestartRequired = append(res.RestartRequired, e.Key)
+				continue
+			}
+			lvl, err := logging.ParseLevel(next.Cluster.LogLevel)
+			if err != nil {
+				return res, &api.OpError{Status: http.StatusBadRequest, Message: err.Error()}
+			}
+			d.level.Set(lvl)
+			res.Applied = append(res.Applied, e.Key)
+		case "postgresql.parameters":
+			d.dynMu.Lock()
+			d.fileParams = maps.Clone(map[string]string(next.PostgreSQL.Parameters))
+			if d.fileParams == nil {
+				d.fileParams = map[string]string{}
+			}
+			d.reloadGen++
+			d.dynMu.Unlock()
+			res.Applied = append(res.Applied, e.Key)
+		default:
+			res.RestartRequired = append(res.RestartRequired, e.Key)
+		}
+	}
+	d.applyParameters(ctx)
+	d.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
+	return res, nil
 }
 
 // RestartPostgres implements api.ConfigOperator.

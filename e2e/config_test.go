@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +52,12 @@ func TestClusterConfig(t *testing.T) {
 		}
 		return ""
 	})
+	code, body = apiCall(t, c.Token, "GET", r.APIURL()+"/api/v1/config", "")
+	for _, want := range []string{`{"key":"cluster.node_id","value":`, `"source":"file"`, `"key":"failover.synchronous_mode","value":"quorum","source":"cluster"`, `"key":"failover.lease_ttl","value":"2s","source":"default"`, `"key":"postgresql.password","value":"<redacted>"`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("GET /config lacks %s: %d %.600s", want, code, body)
+		}
+	}
 	show := func(name string) string {
 		var v string
 		if err := connect(t, ctx, r).QueryRow(ctx, "SHOW "+name).Scan(&v); err != nil {
@@ -71,6 +79,30 @@ func TestClusterConfig(t *testing.T) {
 	}
 	if code, body := apiCall(t, c.Token, "POST", p.APIURL()+"/api/v1/node/restart", ""); code != 409 {
 		t.Fatalf("restart of the primary without allow_primary: %d %s", code, body)
+	}
+	// Reload: log_level applies at once, a monitoring change waits for a
+	// daemon restart, and a broken file changes nothing.
+	b, err := os.ReadFile(r.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), `log_level = "debug"`, `log_level = "info"`, 1)
+	edited = strings.Replace(edited, "prometheus_enabled = true", "prometheus_enabled = false", 1)
+	if edited == string(b) {
+		t.Fatal("the test could not edit the config file")
+	}
+	if err := os.WriteFile(r.ConfigPath, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body = apiCall(t, c.Token, "POST", r.APIURL()+"/api/v1/node/reload", "")
+	if code != 200 || !strings.Contains(body, `"applied":["cluster.log_level"]`) || !strings.Contains(body, "monitoring.prometheus_enabled") {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if err := os.WriteFile(r.ConfigPath, []byte(edited+"\n[bogus]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := apiCall(t, c.Token, "POST", r.APIURL()+"/api/v1/node/reload", ""); code != 400 || !strings.Contains(body, "bogus") {
+		t.Fatalf("reload of a broken file: %d %s", code, body)
 	}
 	// Writes go on in quorum mode.
 	if _, err := connect(t, ctx, p).Exec(ctx, "CREATE TABLE e2e_cfg (id int)"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,19 +45,21 @@ func cmdStart(args []string, stdout, stderr io.Writer) error {
 		cfg.Cluster.LogLevel = *level
 	}
 	if *fg {
-		return runForeground(cfg, sources, stderr)
+		return runForeground(cfg, sources, *path, stderr)
 	}
 	return startDetached(cfg, *path, *level, stdout)
 }
 
 // runForeground runs the daemon in this process until SIGTERM or SIGINT
 // (PostgreSQL fast shutdown) or SIGQUIT (immediate shutdown).
-func runForeground(cfg *configs.Config, sources map[string]string, stderr io.Writer) error {
+func runForeground(cfg *configs.Config, sources map[string]string, path string, stderr io.Writer) error {
 	lvl, err := logging.ParseLevel(cfg.Cluster.LogLevel)
 	if err != nil {
 		return err
 	}
-	logger := logging.New(stderr, lvl)
+	level := new(slog.LevelVar)
+	level.Set(lvl)
+	logger := logging.New(stderr, level)
 	if err := os.MkdirAll(cfg.Cluster.StateDirectory, 0o755); err != nil {
 		return fmt.Errorf("cluster.state_directory: %w", err)
 	}
@@ -64,7 +67,11 @@ func runForeground(cfg *configs.Config, sources map[string]string, stderr io.Wri
 	if pid, ok := runningPID(pidPath); ok && pid != os.Getpid() {
 		return fmt.Errorf("ramd is already running for this node (pid %d, %s)", pid, pidPath)
 	}
-	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, ConfigSources: sources})
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, ConfigSources: sources, ConfigPath: abs, Level: level})
 	if err != nil {
 		return err
 	}
@@ -81,7 +88,9 @@ func runForeground(cfg *configs.Config, sources map[string]string, stderr io.Wri
 		for sig := range sigs {
 			switch sig {
 			case syscall.SIGHUP:
-				logger.Info("SIGHUP received: configuration reload is not supported yet; restart to apply changes", "component", "daemon")
+				if _, err := d.Reload(ctx); err != nil {
+					logger.Error("SIGHUP: configuration reload refused", "component", "daemon", "error", err)
+				}
 				continue
 			case syscall.SIGQUIT:
 				d.SetStopMode(pg.StopImmediate)
