@@ -212,6 +212,8 @@ func settle(t *testing.T, ctx context.Context, c *cluster.Cluster) {
 	})
 }
 
+var envAssign = regexp.MustCompile(`^([A-Z_]+)='([^']*)' `)
+
 var consolePattern = regexp.MustCompile("(?s)```console(?: exit=(\\d+))?\\n(.*?)```|<!-- test: (.*?) -->")
 
 // TestRamctlDocExamples runs every command of docs/ramctl.md, in order,
@@ -243,12 +245,23 @@ func TestRamctlDocExamples(t *testing.T) {
 			want, _ = strconv.Atoi(m[1])
 		}
 		for _, line := range strings.Split(strings.TrimSpace(vars.Replace(m[2])), "\n") {
-			args, ok := strings.CutPrefix(strings.TrimSpace(line), "$ ramctl ")
-			if !ok {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "$ ") {
 				continue // output shown in the doc
 			}
+			// An optional VAR='value' before ramctl sets the environment.
+			env := []string{"RAMCTL_URL=" + node1.APIURL(), "RAMD_TOKEN=" + c.Token}
+			rest := strings.TrimPrefix(line, "$ ")
+			if m := envAssign.FindStringSubmatch(rest); m != nil {
+				env = append(env, m[1]+"="+m[2])
+				rest = rest[len(m[0]):]
+			}
+			args, ok := strings.CutPrefix(rest, "ramctl ")
+			if !ok {
+				t.Fatalf("docs/ramctl.md: %q does not run ramctl", line)
+			}
 			cmd := exec.CommandContext(ctx, ramctlBin, strings.Fields(args)...)
-			cmd.Env = append(os.Environ(), "RAMCTL_URL="+node1.APIURL(), "RAMD_TOKEN="+c.Token)
+			cmd.Env = append(os.Environ(), env...)
 			out, _ := cmd.CombinedOutput()
 			if code := cmd.ProcessState.ExitCode(); code != want {
 				t.Fatalf("ramctl %s: exit %d, the doc says %d:\n%s", args, code, want, out)

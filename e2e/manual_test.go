@@ -91,4 +91,24 @@ func TestMaintenanceAndManualFailover(t *testing.T) {
 		t.Fatal("maintenance still on")
 	}
 	t.Logf("manual failover to %s took %.2f s (the old lease is waited out first)", cand.Name, time.Since(began).Seconds())
+
+	// With maintenance off, failover is automatic again: bring the old
+	// node back (it rejoins as a replica), then kill the new primary.
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicasStreaming(t, c, cand)
+	if err := cand.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	crashPostgres(t, cand)
+	next := waitWritable(t, c, 30*time.Second, cand)
+	s, err = next.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FencingToken != after.FencingToken+1 {
+		t.Fatalf("automatic failover after maintenance off: token %d, want %d", s.FencingToken, after.FencingToken+1)
+	}
+	t.Logf("maintenance off: %s killed, %s promoted automatically", cand.Name, next.Name)
 }
