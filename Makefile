@@ -3,13 +3,34 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
+.PHONY: all build install test test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramd ./cmd/ramd
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ramctl ./cmd/ramctl
+
+# Install the binaries, the systemd unit and the annotated configuration.
+# DESTDIR stages the tree (packaging); the unit's ExecStart and config path
+# follow BINDIR and SYSCONFDIR. An existing ramd.toml is never overwritten.
+# systemd reads units from /usr/local/lib/systemd/system and
+# /usr/lib/systemd/system, so UNITDIR follows PREFIX.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ramd
+	install -m 0755 $(BIN)/ramd $(BIN)/ramctl $(DESTDIR)$(BINDIR)/
+	sed -e 's|/usr/local/bin/ramd|$(BINDIR)/ramd|' -e 's|/etc/ramd/|$(SYSCONFDIR)/ramd/|' \
+		deploy/systemd/ramd.service > $(DESTDIR)$(UNITDIR)/ramd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ramd.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ramd/ramd.toml ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/ramd/ramd.toml"; \
+	else \
+		install -m 0644 configs/ramd.toml $(DESTDIR)$(SYSCONFDIR)/ramd/ramd.toml; \
+	fi
 
 # Every test, the real-PostgreSQL ones included. Tests run package by
 # package (-p 1) so real clusters do not fight for the two cores.

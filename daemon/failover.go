@@ -13,6 +13,7 @@ import (
 	"github.com/ramd/ramd/election"
 	"github.com/ramd/ramd/election/storage"
 	"github.com/ramd/ramd/mesh"
+	"github.com/ramd/ramd/metrics"
 	"github.com/ramd/ramd/pg"
 )
 
@@ -417,6 +418,9 @@ func (f *failoverLoop) handleReady(ctx context.Context) {
 		}
 		if rd.State != nil {
 			f.log.Info("cluster state applied", "primary", rd.State.Primary, "token", rd.State.Token, "voters", rd.State.Voters, "maintenance", rd.State.Maintenance)
+			// At once, not at the next tick: the failover duration ends
+			// when the promotion applies.
+			f.updateMetrics(*rd.State, f.leaseEnd(), f.node.FailoverPhase())
 		}
 		f.node.Advance()
 	}
@@ -526,13 +530,35 @@ func (f *failoverLoop) Want() desired {
 }
 
 func (f *failoverLoop) publish(st election.ClusterState) {
-	until := time.Time{}
-	if f.node.LeaseValid() {
-		until = f.start.Add(f.node.LeaseExpiry())
-	}
+	until := f.leaseEnd()
+	phase := f.node.FailoverPhase()
 	f.mu.Lock()
-	f.state, f.leaseUntil, f.leader, f.phase = st, until, f.node.Leader(), f.node.FailoverPhase()
+	f.state, f.leaseUntil, f.leader, f.phase = st, until, f.node.Leader(), phase
 	f.mu.Unlock()
+	f.updateMetrics(st, until, phase)
+}
+
+// leaseEnd is when this node's primary lease ends (zero: it holds none).
+func (f *failoverLoop) leaseEnd() time.Time {
+	if f.node.LeaseValid() {
+		return f.start.Add(f.node.LeaseExpiry())
+	}
+	return time.Time{}
+}
+
+// updateMetrics hands the election's view to the metrics: in-memory
+// gauge and counter updates only, so it never holds up the loop.
+func (f *failoverLoop) updateMetrics(st election.ClusterState, until time.Time, phase string) {
+	f.d.metrics.UpdateElection(metrics.Election{
+		Bootstrapped: st.Bootstrapped,
+		Primary:      st.Primary,
+		Token:        st.Token,
+		Maintenance:  st.Maintenance,
+		History:      st.History,
+		Coordinator:  f.node.IsLeader(),
+		FailingOver:  phase != "",
+		LeaseUntil:   until,
+	})
 }
 
 // neverBootstrapped reports whether this node has never seen the

@@ -15,6 +15,24 @@
 // published interface (dashboards and alerts from the original design use
 // them), so they are kept; the tests allow exactly these two problems.
 //
+// The election metrics (fencing token, coordinator, maintenance, failovers
+// by reason class, failover duration, primary changes, lease remaining) are
+// refreshed by UpdateElection, which the election loop calls after every
+// tick and applied state; ramd_lease_remaining_seconds itself is computed
+// at scrape time from the lease's end. ReasonClass documents how a
+// history record's reason maps onto ramd_failovers_total's reason label.
+//
+// ramd_postgresql_replication_lag_bytes keeps its published meaning (this
+// node's own lag, no labels); the per-standby view from the primary's
+// pg_stat_replication is ramd_postgresql_standby_lag_bytes{standby}. One
+// name cannot carry both label sets in one exporter.
+//
+// Series that exist at zero from the start: every role, mesh state and
+// failover reason class. ramd_api_errors_total, like
+// ramd_api_requests_total, gets a series on the first response of each
+// route and code (route × code would be hundreds of zero series), and
+// ramd_postgresql_standby_lag_bytes has one per connected standby only.
+//
 // Every method of a nil *Metrics is a no-op, so callers may run without
 // metrics without guarding each call.
 package metrics

@@ -2,13 +2,19 @@ package metrics
 
 import (
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ramd/ramd/election"
 	"github.com/ramd/ramd/mesh"
 	"github.com/ramd/ramd/pg"
 )
@@ -29,6 +35,35 @@ type Metrics struct {
 	timeline   prometheus.Gauge
 
 	buildInfo *prometheus.GaugeVec
+
+	apiErrors  *prometheus.CounterVec
+	standbyLag *prometheus.GaugeVec
+
+	leaderChanges    prometheus.Counter
+	fencingToken     prometheus.Gauge
+	coordinator      prometheus.Gauge
+	maintenance      prometheus.Gauge
+	failovers        *prometheus.CounterVec
+	failoverDuration prometheus.Histogram
+	leaseRemaining   prometheus.GaugeFunc
+
+	// all lists every collector New registered (Names reads their
+	// descriptions).
+	all []prometheus.Collector
+
+	// leaseUntil is the end of this node's primary lease in Unix
+	// nanoseconds (0: none); ramd_lease_remaining_seconds is computed from
+	// it at scrape time, so a stalled election loop cannot leave a stale
+	// positive value behind.
+	leaseUntil atomic.Int64
+	now        func() time.Time
+
+	// mu guards the election bookkeeping below (UpdateElection).
+	mu            sync.Mutex
+	historySeen   int
+	primarySeen   uint64
+	failoverStart time.Time
+	failoverToken uint64
 }
 
 // requestBuckets span a cached in-memory answer (tens of microseconds) to a
@@ -45,6 +80,11 @@ var (
 	roles      = []mesh.Role{mesh.RolePrimary, mesh.RoleReplica, mesh.RoleUnknown}
 	livenesses = []mesh.Liveness{mesh.Alive, mesh.Suspect, mesh.Dead, mesh.Left}
 )
+
+// failoverBuckets span a planned switchover (a few hundred milliseconds)
+// to an unplanned failover that waits out a lease (seconds) and a stuck
+// one (a minute).
+var failoverBuckets = []float64{0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60}
 
 // New creates the collectors and registers them on reg. It panics if a
 // collector is already registered there, like prometheus.MustRegister: that
@@ -97,12 +137,56 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Always 1; the version label says which ramd release is running.",
 		}, []string{"version"}),
 	}
-	reg.MustRegister(
-		m.requests, m.duration,
+	m.apiErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ramd_api_errors_total",
+		Help: "REST API responses with an HTTP status of 400 or more, by route template and status code.",
+	}, []string{"route", "code"})
+	m.standbyLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ramd_postgresql_standby_lag_bytes",
+		Help: "On the primary: each connected standby's replay distance behind the primary's current WAL position, in bytes (pg_stat_replication; one series per standby application_name, none elsewhere).",
+	}, []string{"standby"})
+	m.leaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ramd_cluster_leader_changes_total",
+		Help: "Changes of the cluster's primary this process saw applied (the primary it found at start is not counted).",
+	})
+	m.fencingToken = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_fencing_token",
+		Help: "The fencing token of the current primary in the applied cluster state (0 before bootstrap).",
+	})
+	m.coordinator = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_coordinator",
+		Help: "1 when this node is the raft leader, the coordinator that runs failovers; 0 otherwise.",
+	})
+	m.maintenance = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_maintenance_mode",
+		Help: "1 when maintenance mode (automatic failover off) is on in the applied cluster state.",
+	})
+	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ramd_failovers_total",
+		Help: "Changes of primary recorded in the replicated failover history, by reason class (failure, switchover, manual, release, bootstrap, other).",
+	}, []string{"reason"})
+	m.failoverDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ramd_failover_duration_seconds",
+		Help:    "On the coordinator: time from starting a failover (the failure verdict, release, switchover or manual request) to the promotion being applied.",
+		Buckets: failoverBuckets,
+	})
+	m.leaseRemaining = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ramd_lease_remaining_seconds",
+		Help: "On the primary: seconds left on its quorum-granted lease; 0 on other nodes.",
+	}, m.leaseLeft)
+	m.now = time.Now
+	m.all = []prometheus.Collector{
+		m.requests, m.duration, m.apiErrors,
 		m.nodesTotal, m.healthyNodes, m.nodeRole, m.meshMembers,
-		m.pgUp, m.lagSeconds, m.lagBytes, m.timeline,
+		m.pgUp, m.lagSeconds, m.lagBytes, m.timeline, m.standbyLag,
+		m.leaderChanges, m.fencingToken, m.coordinator, m.maintenance,
+		m.failovers, m.failoverDuration, m.leaseRemaining,
 		m.buildInfo,
-	)
+	}
+	reg.MustRegister(m.all...)
+	for _, c := range FailoverReasons {
+		m.failovers.WithLabelValues(c).Add(0)
+	}
 	for _, r := range roles {
 		m.nodeRole.WithLabelValues(string(r)).Set(0)
 	}
@@ -147,8 +231,12 @@ func (m *Metrics) ObserveRequest(method, route string, code int, d time.Duration
 		return
 	}
 	method = normalizeMethod(method)
-	m.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(method, route, c).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	if code >= 400 {
+		m.apiErrors.WithLabelValues(route, c).Inc()
+	}
 }
 
 // normalizeMethod bounds the method label: a client can send any token as a
@@ -219,6 +307,174 @@ func (m *Metrics) UpdateCluster(self int, members []mesh.Member, local pg.Health
 	}
 	m.lagSeconds.Set(lagSeconds)
 	m.lagBytes.Set(float64(lagBytes))
+
+	// Per-standby lag exists only on a primary, for the standbys connected
+	// now: a standby that disconnected loses its series rather than keep a
+	// stale value (the mesh and role metrics say where it went).
+	m.standbyLag.Reset()
+	if role == mesh.RolePrimary {
+		for _, sb := range local.Standbys {
+			if sb.ApplicationName != "" {
+				m.standbyLag.WithLabelValues(sb.ApplicationName).Set(float64(sb.ReplayLagBytes))
+			}
+		}
+	}
+}
+
+// Election is what the election loop reports to UpdateElection.
+type Election struct {
+	// Bootstrapped, Primary, Token, Maintenance and History are the
+	// applied cluster state.
+	Bootstrapped bool
+	Primary      uint64
+	Token        uint64
+	Maintenance  bool
+	History      []election.FailoverRecord
+	// Coordinator: this node is the raft leader.
+	Coordinator bool
+	// FailingOver: this node, as coordinator, is running a failover now.
+	FailingOver bool
+	// LeaseUntil is the end of this node's primary lease (zero: none).
+	LeaseUntil time.Time
+}
+
+// FailoverReasons are the values of ramd_failovers_total's reason label,
+// all pre-created at zero. ReasonClass maps a history record's reason onto
+// them.
+var FailoverReasons = []string{"failure", "switchover", "manual", "release", "bootstrap", "other"}
+
+// ReasonClass maps the reason text of a promotion in the failover history
+// onto one of FailoverReasons:
+//
+//	"bootstrap"                          → bootstrap (the first primary)
+//	"switchover from N"                  → switchover (planned, also scheduled)
+//	"manual failover to N ..."           → manual (ramctl failover)
+//	"primary N released its lease"       → release (a clean stop, or a primary
+//	                                       that could not serve gave up)
+//	"resuming: ..."                      → other (a coordinator finishing a
+//	                                       failover an earlier one started; the
+//	                                       original cause is not recorded)
+//	anything else (the failure detector's verdicts: "primary N is dead",
+//	"postgresql on primary N is not running for ...", ...) → failure
+func ReasonClass(reason string) string {
+	switch {
+	case reason == "bootstrap":
+		return "bootstrap"
+	case strings.HasPrefix(reason, "switchover from "):
+		return "switchover"
+	case strings.HasPrefix(reason, "manual failover"):
+		return "manual"
+	case strings.HasPrefix(reason, "primary ") && strings.HasSuffix(reason, " released its lease"):
+		return "release"
+	case strings.HasPrefix(reason, "resuming:"):
+		return "other"
+	case reason == "":
+		return "other"
+	}
+	return "failure"
+}
+
+// UpdateElection refreshes the election metrics from the applied cluster
+// state. It is cheap (no I/O, no allocation once the history was counted)
+// and meant to be called by the election loop after every tick and every
+// applied state.
+//
+// ramd_failovers_total counts the replicated history, which every node
+// holds in full and which survives restarts: the counter resumes at the
+// same value after a restart, and all nodes agree on it.
+// ramd_failover_duration_seconds is observed here too: from the first
+// update with FailingOver set to the first update whose token is higher
+// than the one the failover started under. A failover abandoned (leadership
+// lost, maintenance) is not observed.
+func (m *Metrics) UpdateElection(e Election) {
+	if m == nil {
+		return
+	}
+	now := m.now()
+	if e.LeaseUntil.IsZero() {
+		m.leaseUntil.Store(0)
+	} else {
+		m.leaseUntil.Store(e.LeaseUntil.UnixNano())
+	}
+	m.fencingToken.Set(float64(e.Token))
+	m.coordinator.Set(boolFloat(e.Coordinator))
+	m.maintenance.Set(boolFloat(e.Maintenance))
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(e.History) < m.historySeen {
+		m.historySeen = 0 // a different history (should not happen): recount
+	}
+	for _, r := range e.History[m.historySeen:] {
+		m.failovers.WithLabelValues(ReasonClass(r.Reason)).Inc()
+	}
+	m.historySeen = len(e.History)
+	if e.Primary != 0 {
+		if m.primarySeen != 0 && m.primarySeen != e.Primary {
+			m.leaderChanges.Inc()
+		}
+		m.primarySeen = e.Primary
+	}
+	switch {
+	case !m.failoverStart.IsZero() && e.Token > m.failoverToken:
+		m.failoverDuration.Observe(now.Sub(m.failoverStart).Seconds())
+		m.failoverStart = time.Time{}
+	case !e.FailingOver:
+		m.failoverStart = time.Time{}
+	}
+	if e.FailingOver && m.failoverStart.IsZero() {
+		m.failoverStart, m.failoverToken = now, e.Token
+	}
+}
+
+// leaseLeft is ramd_lease_remaining_seconds, computed at scrape time.
+func (m *Metrics) leaseLeft() float64 {
+	until := m.leaseUntil.Load()
+	if until == 0 {
+		return 0
+	}
+	return max(0, time.Duration(until-m.now().UnixNano()).Seconds())
+}
+
+// descName pulls the metric name out of a Desc (client_golang offers no
+// accessor; its String form is stable: Desc{fqName: "name", ...}).
+var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns every metric name the daemon exports: ramd's own (from
+// the collectors' descriptions, so a vector without series yet is
+// included) and client_golang's runtime and process collectors (from a
+// gather). A histogram appears under its base name; its series carry
+// _bucket, _sum and _count.
+func Names() ([]string, error) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	RegisterRuntime(reg)
+	seen := map[string]bool{}
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range m.all {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	for d := range ch {
+		if sm := descName.FindStringSubmatch(d.String()); sm != nil {
+			seen[sm[1]] = true
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	for _, mf := range mfs {
+		seen[mf.GetName()] = true
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // localRole is this node's role by pg.Health.Role, the one rule every

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ramd/ramd/election"
 	"github.com/ramd/ramd/mesh"
 	"github.com/ramd/ramd/pg"
 )
@@ -192,6 +194,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.ObserveRequest("GET", "/x", 200, time.Millisecond)
 	m.UpdateCluster(1, nil, pg.Health{})
 	m.SetBuildInfo("x")
+	m.UpdateElection(Election{Token: 1})
 }
 
 // allowedLint lists the lint problems accepted on purpose (see doc.go): the
@@ -262,4 +265,189 @@ func TestDoubleRegistrationPanics(t *testing.T) {
 		}
 	}()
 	New(reg)
+}
+
+func TestReasonClass(t *testing.T) {
+	for reason, want := range map[string]string{
+		"bootstrap":            "bootstrap",
+		"switchover from 2":    "switchover",
+		"manual failover to 3": "manual",
+		"manual failover to 3 (data loss allowed)": "manual",
+		"primary 1 released its lease":             "release",
+		"primary 1 is dead":                        "failure",
+		"postgresql on primary 1 is not running for 10s (primary_start_timeout 10s)":                   "failure",
+		"resuming: token 4 is revoked (an earlier coordinator revoked it, or its primary released it)": "other",
+		"": "other",
+	} {
+		if got := ReasonClass(reason); got != want {
+			t.Errorf("ReasonClass(%q) = %q, want %q", reason, got, want)
+		}
+		if !slices.Contains(FailoverReasons, want) {
+			t.Errorf("class %q is not in FailoverReasons", want)
+		}
+	}
+}
+
+func TestUpdateElection(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	now := time.Unix(1000, 0)
+	m.now = func() time.Time { return now }
+
+	// Every reason class exists at zero before anything happened.
+	if n := testutil.CollectAndCount(m.failovers); n != len(FailoverReasons) {
+		t.Errorf("ramd_failovers_total series = %d, want %d", n, len(FailoverReasons))
+	}
+	hist := []election.FailoverRecord{{Token: 1, New: 1, Reason: "bootstrap"}}
+	m.UpdateElection(election1(1, 1, hist, false, false, now.Add(1500*time.Millisecond)))
+	if got := testutil.ToFloat64(m.leaseRemaining); got != 1.5 {
+		t.Errorf("lease remaining = %v, want 1.5", got)
+	}
+	now = now.Add(2 * time.Second) // the lease ran out without an update
+	if got := testutil.ToFloat64(m.leaseRemaining); got != 0 {
+		t.Errorf("lease remaining after expiry = %v, want 0", got)
+	}
+
+	// The coordinator starts a failover; 2.5 s later the promote applies.
+	m.UpdateElection(election1(1, 1, hist, true, true, time.Time{}))
+	now = now.Add(2500 * time.Millisecond)
+	m.UpdateElection(election1(1, 1, hist, true, true, time.Time{})) // still running
+	hist = append(hist, election.FailoverRecord{Token: 2, Old: 1, New: 2, Reason: "primary 1 is dead"})
+	m.UpdateElection(election1(2, 2, hist, true, false, time.Time{}))
+	m.UpdateElection(election1(2, 2, hist, true, false, time.Time{})) // idempotent
+	// An abandoned failover is not observed.
+	m.UpdateElection(election1(2, 2, hist, true, true, time.Time{}))
+	m.UpdateElection(election1(2, 2, hist, false, false, time.Time{}))
+	hist = append(hist, election.FailoverRecord{Token: 3, Old: 2, New: 1, Reason: "switchover from 2"})
+	m.UpdateElection(election1(3, 1, hist, false, false, time.Time{}))
+
+	checks := []struct {
+		name string
+		c    prometheus.Collector
+		want float64
+	}{
+		{"token", m.fencingToken, 3},
+		{"coordinator", m.coordinator, 0},
+		{"leader changes", m.leaderChanges, 2},
+		{"bootstrap", m.failovers.WithLabelValues("bootstrap"), 1},
+		{"failure", m.failovers.WithLabelValues("failure"), 1},
+		{"switchover", m.failovers.WithLabelValues("switchover"), 1},
+		{"manual", m.failovers.WithLabelValues("manual"), 0},
+	}
+	for _, c := range checks {
+		if got := testutil.ToFloat64(c.c); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	want := `
+# HELP ramd_failover_duration_seconds On the coordinator: time from starting a failover (the failure verdict, release, switchover or manual request) to the promotion being applied.
+# TYPE ramd_failover_duration_seconds histogram
+ramd_failover_duration_seconds_bucket{le="0.1"} 0
+ramd_failover_duration_seconds_bucket{le="0.25"} 0
+ramd_failover_duration_seconds_bucket{le="0.5"} 0
+ramd_failover_duration_seconds_bucket{le="1"} 0
+ramd_failover_duration_seconds_bucket{le="1.5"} 0
+ramd_failover_duration_seconds_bucket{le="2"} 0
+ramd_failover_duration_seconds_bucket{le="3"} 1
+ramd_failover_duration_seconds_bucket{le="5"} 1
+ramd_failover_duration_seconds_bucket{le="10"} 1
+ramd_failover_duration_seconds_bucket{le="30"} 1
+ramd_failover_duration_seconds_bucket{le="60"} 1
+ramd_failover_duration_seconds_bucket{le="+Inf"} 1
+ramd_failover_duration_seconds_sum 2.5
+ramd_failover_duration_seconds_count 1
+`
+	if err := testutil.CollectAndCompare(m.failoverDuration, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+
+	// A daemon restarting with the same history resumes at the same counts.
+	m2 := New(prometheus.NewPedanticRegistry())
+	m2.UpdateElection(election1(3, 1, hist, false, false, time.Time{}))
+	if got := testutil.ToFloat64(m2.failovers.WithLabelValues("failure")); got != 1 {
+		t.Errorf("failure after restart = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m2.leaderChanges); got != 0 {
+		t.Errorf("leader changes after restart = %v, want 0", got)
+	}
+}
+
+func election1(token, primary uint64, hist []election.FailoverRecord, coord, failing bool, lease time.Time) Election {
+	return Election{Bootstrapped: true, Primary: primary, Token: token, History: hist, Coordinator: coord, FailingOver: failing, LeaseUntil: lease}
+}
+
+func TestAPIErrorsAndStandbyLag(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	m.ObserveRequest("GET", "/api/v1/health", 200, time.Millisecond)
+	m.ObserveRequest("POST", "/api/v1/cluster/switchover", 401, time.Millisecond)
+	m.ObserveRequest("POST", "/api/v1/cluster/switchover", 401, time.Millisecond)
+	m.ObserveRequest("GET", "unmatched", 404, time.Millisecond)
+	want := `
+# HELP ramd_api_errors_total REST API responses with an HTTP status of 400 or more, by route template and status code.
+# TYPE ramd_api_errors_total counter
+ramd_api_errors_total{code="401",route="/api/v1/cluster/switchover"} 2
+ramd_api_errors_total{code="404",route="unmatched"} 1
+`
+	if err := testutil.CollectAndCompare(m.apiErrors, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+
+	primary := pg.Health{Running: true, Accepting: true, Timeline: 2, Standbys: []pg.Standby{
+		{ApplicationName: "n2", ReplayLagBytes: 100}, {ApplicationName: "n3", ReplayLagBytes: 0},
+	}}
+	m.UpdateCluster(1, nil, primary)
+	if got := testutil.ToFloat64(m.standbyLag.WithLabelValues("n2")); got != 100 {
+		t.Errorf("n2 lag = %v, want 100", got)
+	}
+	primary.Standbys = primary.Standbys[1:]
+	m.UpdateCluster(1, nil, primary)
+	if n := testutil.CollectAndCount(m.standbyLag); n != 1 {
+		t.Errorf("standby series after n2 left = %d, want 1", n)
+	}
+	// A replica exports no per-standby series.
+	m.UpdateCluster(1, nil, pg.Health{Running: true, Accepting: true, InRecovery: true, Standbys: primary.Standbys})
+	if n := testutil.CollectAndCount(m.standbyLag); n != 0 {
+		t.Errorf("standby series on a replica = %d, want 0", n)
+	}
+}
+
+// TestCollectAndLint lints every collector on its own with
+// testutil.CollectAndLint (TestLint gathers the whole registry).
+func TestCollectAndLint(t *testing.T) {
+	m := New(prometheus.NewPedanticRegistry())
+	m.SetBuildInfo("dev")
+	m.ObserveRequest("GET", "/api/v1/health", 500, time.Millisecond)
+	m.UpdateCluster(1, nil, pg.Health{Running: true, Accepting: true, Standbys: []pg.Standby{{ApplicationName: "n2"}}})
+	m.UpdateElection(Election{Token: 1, Primary: 1})
+	for _, c := range m.all {
+		problems, err := testutil.CollectAndLint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			if allowedLint[p.Metric] && strings.Contains(p.Text, "_total") {
+				continue
+			}
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	names, err := Names()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ramd_api_requests_total", "ramd_api_errors_total", "ramd_postgresql_standby_lag_bytes",
+		"ramd_cluster_leader_changes_total", "ramd_fencing_token", "ramd_coordinator",
+		"ramd_failovers_total", "ramd_failover_duration_seconds", "ramd_lease_remaining_seconds",
+		"ramd_mesh_members", "ramd_maintenance_mode", "ramd_postgresql_timeline",
+		"go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !slices.Contains(names, want) {
+			t.Errorf("Names() lacks %s", want)
+		}
+	}
 }
