@@ -109,24 +109,8 @@ func (w *nearWriter) run(ctx context.Context) {
 
 // lost counts the acknowledged ids missing from the table on n.
 func (w *nearWriter) lost(ctx context.Context, n *cluster.Node) (lost, acked int, err error) {
-	conn, err := pgx.Connect(ctx, n.DSN())
+	present, err := n.IDs(ctx, w.table)
 	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close(ctx)
-	present := map[int]bool{}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id FROM %s", pgx.Identifier{w.table}.Sanitize()))
-	if err != nil {
-		return 0, 0, err
-	}
-	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return 0, 0, err
-		}
-		present[id] = true
-	}
-	if err := rows.Err(); err != nil {
 		return 0, 0, err
 	}
 	w.mu.Lock()

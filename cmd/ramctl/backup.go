@@ -346,17 +346,7 @@ func (p *progress) done() {
 	}
 }
 
-func size(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
+func size(b int64) string { return apiclient.HumanBytes(uint64(max(b, 0))) }
 
 func dash(s string) string {
 	if s == "" {

@@ -84,12 +84,7 @@ func patchConfig(c *apiclient.Client, changes map[string]*string, asJSON bool, o
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out.Write(append(r.Body, '\n'))
-		return nil
-	}
-	fmt.Fprintln(out, r.Envelope.Message)
-	return nil
+	return printResult(out, asJSON, r.Body, r.Envelope.Message)
 }
 
 func printClusterConfig(r apiclient.Response, out io.Writer) error {

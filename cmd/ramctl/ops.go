@@ -94,12 +94,7 @@ func switchover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out.Write(append(r.Body, '\n'))
-		return nil
-	}
-	fmt.Fprintln(out, r.Envelope.Message)
-	return nil
+	return printResult(out, asJSON, r.Body, r.Envelope.Message)
 }
 
 func failover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out io.Writer) error {
@@ -128,12 +123,7 @@ func failover(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, 
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out.Write(append(r.Body, '\n'))
-		return nil
-	}
-	fmt.Fprintln(out, r.Envelope.Message)
-	return nil
+	return printResult(out, asJSON, r.Body, r.Envelope.Message)
 }
 
 func replication(c *apiclient.Client, args []string, asJSON bool, out io.Writer) error {
@@ -176,12 +166,7 @@ func replication(c *apiclient.Client, args []string, asJSON bool, out io.Writer)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out.Write(append(r.Body, '\n'))
-		return nil
-	}
-	fmt.Fprintln(out, r.Envelope.Message)
-	return nil
+	return printResult(out, asJSON, r.Body, r.Envelope.Message)
 }
 
 func node(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out io.Writer) error {
@@ -215,12 +200,7 @@ func node(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out 
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		out.Write(append(r.Body, '\n'))
-		return nil
-	}
-	fmt.Fprintln(out, r.Envelope.Message)
-	return nil
+	return printResult(out, asJSON, r.Body, r.Envelope.Message)
 }
 
 func cancelSwitchover(c *apiclient.Client, out io.Writer) error {

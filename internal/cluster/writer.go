@@ -149,24 +149,8 @@ func (w *Writer) Acked() map[int]Ack {
 
 // Lost counts acknowledged ids missing from the table on node n.
 func (w *Writer) Lost(ctx context.Context, n *Node) (lost, acked int, err error) {
-	conn, err := pgx.Connect(ctx, n.DSN())
+	present, err := n.IDs(ctx, w.Table)
 	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close(ctx)
-	present := map[int]bool{}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id FROM %s", pgx.Identifier{w.Table}.Sanitize()))
-	if err != nil {
-		return 0, 0, err
-	}
-	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			return 0, 0, err
-		}
-		present[id] = true
-	}
-	if err := rows.Err(); err != nil {
 		return 0, 0, err
 	}
 	for id := range w.Acked() {
@@ -176,6 +160,28 @@ func (w *Writer) Lost(ctx context.Context, n *Node) (lost, acked int, err error)
 		}
 	}
 	return lost, acked, nil
+}
+
+// IDs returns the ids present in table on node n (an "id" column).
+func (n *Node) IDs(ctx context.Context, table string) (map[int]bool, error) {
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id FROM %s", pgx.Identifier{table}.Sanitize()))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, err
+	}
+	present := make(map[int]bool, len(ids))
+	for _, id := range ids {
+		present[id] = true
+	}
+	return present, nil
 }
 
 // CrashPostgres kills the node's postmaster and every backend at once
