@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,12 @@ func dumpLog(t *testing.T, path string) {
 		return
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 80 && os.Getenv("RAMD_E2E_LOGS") != "all" {
-		lines = lines[len(lines)-80:]
+	if os.Getenv("RAMD_E2E_LOGS") != "all" {
+		// Debug lines (mostly memberlist's) would push the story out.
+		lines = slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, `"level":"debug"`) })
+		if len(lines) > 120 {
+			lines = lines[len(lines)-120:]
+		}
 	}
 	t.Logf("---- last lines of %s ----\n%s", filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), strings.Join(lines, "\n"))
 }
