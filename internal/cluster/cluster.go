@@ -118,30 +118,28 @@ func Prepare(opts Options) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	c := &Cluster{Dir: opts.Dir, Password: opts.Password, Token: opts.Token, opts: opts}
-	var netnsPorts []int
-	if opts.Netns && !opts.BasePorts {
-		// One draw, so that the ports are distinct across nodes: in
-		// separate namespaces a clash would not fail a bind, but
-		// writers tell nodes apart by port.
+	var drawn []int
+	if !opts.BasePorts {
+		// One draw for the whole cluster, so that the ports are distinct
+		// across nodes. Drawing per node let two nodes get the same port
+		// (nothing listens yet when they are drawn): one daemon's mesh
+		// port was another's PostgreSQL port, and whichever bound it
+		// second failed, sometimes only after a restart. In separate
+		// namespaces a clash would not even fail a bind, but writers tell
+		// nodes apart by port.
 		ports, err := FreePorts(4 * opts.Nodes)
 		if err != nil {
 			return nil, err
 		}
-		netnsPorts = ports
+		drawn = ports
 	}
 	for i := 1; i <= opts.Nodes; i++ {
 		n := &Node{ID: i, Name: fmt.Sprintf("node%d", i), Addr: "127.0.0.1", c: c}
 		if opts.BasePorts {
 			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = opts.PGBase+i-1, opts.APIBase+i-1, opts.MetricsBase+i-1, opts.MeshBase+i-1
-		} else if netnsPorts != nil {
-			p := netnsPorts[4*(i-1):]
-			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = p[0], p[1], p[2], p[3]
 		} else {
-			ports, err := FreePorts(4)
-			if err != nil {
-				return nil, err
-			}
-			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = ports[0], ports[1], ports[2], ports[3]
+			p := drawn[4*(i-1):]
+			n.PGPort, n.APIPort, n.MetricsPort, n.MeshPort = p[0], p[1], p[2], p[3]
 		}
 		dir := filepath.Join(opts.Dir, n.Name)
 		n.DataDir = filepath.Join(dir, "data")
