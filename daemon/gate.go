@@ -42,7 +42,7 @@ func gateSettings(fencing string) map[string]string {
 	if fencing != "lease" {
 		return nil
 	}
-	return gate.PrimarySettings(gate.DefaultAppName, nil, "")
+	return gate.PrimarySettings(gate.DefaultAppName)
 }
 
 // update starts or stops the gate after a health check.

@@ -94,7 +94,7 @@ func (p *primary) requireGate(t testing.TB, ctx context.Context, on bool) {
 	t.Helper()
 	val := ""
 	if on {
-		val = gate.PrimarySettings(gate.DefaultAppName, nil, gate.ModeAsync)["synchronous_standby_names"]
+		val = gate.PrimarySettings(gate.DefaultAppName)["synchronous_standby_names"]
 	}
 	p.exec(t, ctx, fmt.Sprintf("ALTER SYSTEM SET synchronous_standby_names = '%s'", strings.ReplaceAll(val, "'", "''")))
 	p.exec(t, ctx, "SELECT pg_reload_conf()")

@@ -2,14 +2,6 @@ package gate
 
 import "strings"
 
-// Replication modes PrimarySettings knows (election.SyncMode's values,
-// plus the spellings of "no synchronous replication").
-const (
-	ModeAsync  = "async"
-	ModeQuorum = "quorum"
-	ModeStrict = "strict"
-)
-
 // PrimarySettings are the postgresql.conf settings a primary fenced by a
 // gate named appName needs, as raw values (the conf writer quotes them).
 //
@@ -18,15 +10,13 @@ const (
 // any list that also names replicas (FIRST n, ANY n) lets commits complete
 // without the gate once enough replicas are connected: no fence. So the
 // synchronous modes keep the gate as the only synchronous standby and make
-// it wait for the replicas instead (Config.Ceiling: the position syncStandbys'
-// quorum has flushed, per pg_stat_replication). syncStandbys therefore
-// never appears in the setting; it is accepted so that callers need not
-// change when the synchronous modes land. See doc.go.
+// it wait for the replicas instead (Config.Ceiling: the position the
+// quorum has flushed, per pg_stat_replication; daemon/syncrep.go). So the
+// setting is the same in every mode. See doc.go.
 //
 // synchronous_commit is set to on (the default) so that the server-wide
 // value waits for the gate; sessions can still lower it (see doc.go).
-func PrimarySettings(appName string, syncStandbys []string, mode string) map[string]string {
-	_, _ = syncStandbys, mode // by design, neither changes the setting (see above)
+func PrimarySettings(appName string) map[string]string {
 	if appName == "" {
 		appName = DefaultAppName
 	}

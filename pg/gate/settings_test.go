@@ -8,13 +8,11 @@ import (
 )
 
 func TestPrimarySettings(t *testing.T) {
-	for _, mode := range []string{"", gate.ModeAsync, gate.ModeQuorum, gate.ModeStrict} {
-		got := gate.PrimarySettings("", []string{"node2", "node3"}, mode)
-		if got["synchronous_standby_names"] != `FIRST 1 ("ramd_gate")` || got["synchronous_commit"] != "on" {
-			t.Errorf("mode %q: %v", mode, got)
-		}
+	got := gate.PrimarySettings("")
+	if got["synchronous_standby_names"] != `FIRST 1 ("ramd_gate")` || got["synchronous_commit"] != "on" {
+		t.Errorf("default: %v", got)
 	}
-	got := gate.PrimarySettings(`we"ird`, nil, gate.ModeAsync)
+	got = gate.PrimarySettings(`we"ird`)
 	if got["synchronous_standby_names"] != `FIRST 1 ("we""ird")` {
 		t.Errorf("quoting: %v", got)
 	}
