@@ -154,7 +154,7 @@
 //     each replica's flush position.
 //  2. The gate stays the only synchronous standby in every mode and waits
 //     for the replicas itself: Config.Ceiling returns the position that
-//     the quorum (k of syncStandbys) has flushed, read from
+//     the quorum (k of the counted standbys) has flushed, read from
 //     pg_stat_replication's flush_lsn (what PostgreSQL itself would use),
 //     and the gate confirms min(received, Ceiling(received)) while Allowed.
 //
