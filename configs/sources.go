@@ -170,3 +170,23 @@ func isDynamic(k string) bool {
 	}
 	return false
 }
+
+// ChangedKeys lists, in schema order, the keys whose values differ
+// between a and b. Secrets are compared as they are (not redacted), so a
+// changed password counts.
+func ChangedKeys(a, b *Config) []string {
+	av, bv := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for _, section := range keysOf(configType) {
+		sf, _ := fieldByKey(configType, section)
+		for _, key := range keysOf(sf.Type) {
+			f, _ := fieldByKey(sf.Type, key)
+			x := av.FieldByIndex(sf.Index).FieldByIndex(f.Index).Interface()
+			y := bv.FieldByIndex(sf.Index).FieldByIndex(f.Index).Interface()
+			if !reflect.DeepEqual(x, y) {
+				out = append(out, section+"."+key)
+			}
+		}
+	}
+	return out
+}

@@ -75,3 +75,17 @@ func TestWithOverrides(t *testing.T) {
 		t.Errorf("api.port: %v, want ErrNotDynamic", err)
 	}
 }
+
+func TestChangedKeys(t *testing.T) {
+	a := Default()
+	b := a.Clone()
+	b.PostgreSQL.Password = "new-secret"
+	b.Cluster.LogLevel = "debug"
+	got := ChangedKeys(a, b)
+	if strings.Join(got, ",") != "cluster.log_level,postgresql.password" {
+		t.Fatalf("ChangedKeys = %v", got)
+	}
+	if got := ChangedKeys(a, a.Clone()); len(got) != 0 {
+		t.Fatalf("identical configs: %v", got)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -175,7 +174,7 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	if d.configPath == "" {
 		return api.ReloadResult{}, &api.OpError{Status: http.StatusNotImplemented, Message: "this daemon was not started from a configuration file"}
 	}
-	next, sources, err := configs.LoadWithSources(d.configPath, os.Environ())
+	next, err := configs.Load(d.configPath, os.Environ())
 	if err != nil {
 		return api.ReloadResult{}, &api.OpError{Status: http.StatusBadRequest, Message: "the configuration file is not valid, nothing was changed: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
@@ -190,20 +189,14 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 		curLevel = strings.ToLower(d.level.Level().String())
 	}
 	d.dynMu.Unlock()
-	old := map[string]any{}
-	for _, e := range current.Entries(nil) {
-		old[e.Key] = e.Value
-	}
-	old["cluster.log_level"] = curLevel
+	current = current.Clone()
+	current.Cluster.LogLevel = curLevel
 	res := api.ReloadResult{Applied: []string{}, RestartRequired: []string{}}
-	for _, e := range next.Entries(sources) {
-		if reflect.DeepEqual(old[e.Key], e.Value) {
-			continue
-		}
-		switch e.Key {
+	for _, key := range configs.ChangedKeys(current, next) {
+		switch key {
 		case "cluster.log_level":
 			if d.level == nil {
-				res.RestartRequired = append(res.RestartRequired, e.Key)
+				res.RestartRequired = append(res.RestartRequired, key)
 				continue
 			}
 			lvl, err := logging.ParseLevel(next.Cluster.LogLevel)
@@ -211,7 +204,7 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 				return res, &api.OpError{Status: http.StatusBadRequest, Message: err.Error()}
 			}
 			d.level.Set(lvl)
-			res.Applied = append(res.Applied, e.Key)
+			res.Applied = append(res.Applied, key)
 		case "postgresql.parameters":
 			d.dynMu.Lock()
 			d.fileParams = maps.Clone(map[string]string(next.PostgreSQL.Parameters))
@@ -220,9 +213,9 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 			}
 			d.reloadGen++
 			d.dynMu.Unlock()
-			res.Applied = append(res.Applied, e.Key)
+			res.Applied = append(res.Applied, key)
 		default:
-			res.RestartRequired = append(res.RestartRequired, e.Key)
+			res.RestartRequired = append(res.RestartRequired, key)
 		}
 	}
 	d.applyParameters(ctx)
