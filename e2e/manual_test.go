@@ -37,13 +37,15 @@ func TestMaintenanceAndManualFailover(t *testing.T) {
 	if out, err := ramctl(other.APIURL(), "maintenance", "on"); err != nil {
 		t.Fatalf("maintenance on: %v: %s", err, out)
 	}
-	before, err := old.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !before.Maintenance {
-		t.Fatal("status does not show maintenance mode")
-	}
+	var before cluster.Status
+	eventually(t, 5*time.Second, func() string {
+		s, err := old.Status(ctx)
+		if err != nil || !s.Maintenance {
+			return fmt.Sprintf("%s's status does not show maintenance mode (%v)", old.Name, err)
+		}
+		before = s
+		return ""
+	})
 	// A manual failover is refused while the primary is healthy.
 	if out, err := ramctl(other.APIURL(), "failover", "--candidate", fmt.Sprint(cand.ID), "--force"); err == nil || !strings.Contains(out, "use a switchover") {
 		t.Fatalf("manual failover with a healthy primary: %v: %s", err, out)
@@ -87,9 +89,14 @@ func TestMaintenanceAndManualFailover(t *testing.T) {
 	if out, err := ramctl(other.APIURL(), "maintenance", "off"); err != nil {
 		t.Fatalf("maintenance off: %v: %s", err, out)
 	}
-	if s, _ := cand.Status(ctx); s.Maintenance {
-		t.Fatal("maintenance still on")
-	}
+	// ramctl returns once the node it asked applied the change; the
+	// others apply it from the raft log a moment later.
+	eventually(t, 5*time.Second, func() string {
+		if s, err := cand.Status(ctx); err != nil || s.Maintenance {
+			return fmt.Sprintf("%s still shows maintenance on (%v)", cand.Name, err)
+		}
+		return ""
+	})
 	t.Logf("manual failover to %s took %.2f s (the old lease is waited out first)", cand.Name, time.Since(began).Seconds())
 
 	// With maintenance off, failover is automatic again: bring the old
