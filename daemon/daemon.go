@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,12 +66,16 @@ type Daemon struct {
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
-	baseLog   *slog.Logger
-	reg       *prometheus.Registry
-	metrics   *metrics.Metrics
-	pg        *pg.Manager
-	mesh      *mesh.Mesh
-	apiLn     net.Listener
+	baseLog *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	pg      *pg.Manager
+	mesh    *mesh.Mesh
+	apiLn   net.Listener
+	// apiTLS is the API's TLS configuration (nil: plain HTTP); peerHTTP
+	// calls other nodes' APIs (see tls.go).
+	apiTLS    *tls.Config
+	peerHTTP  *http.Client
 	metricsLn net.Listener
 	// auditFile is [security] audit_log, open for appending (nil: unset).
 	auditFile *os.File
@@ -186,6 +191,13 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 
+	if d.apiTLS, err = serverTLS(cfg.API); err != nil {
+		return nil, err
+	}
+	if d.peerHTTP, err = peerHTTPClient(cfg.API); err != nil {
+		return nil, err
+	}
+
 	ok := false
 	defer func() {
 		if !ok {
@@ -272,6 +284,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	apiSrv := api.NewServer(d.apiLn.Addr().String(), handler)
+	// net/http's own errors (failed TLS handshakes: plain HTTP on the TLS
+	// port, refused client certificates) as JSON lines, not on stderr.
+	apiSrv.ErrorLog = slog.NewLogLogger(d.baseLog.With("component", "api").Handler(), slog.LevelInfo)
 	if d.adminToken == "" {
 		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
 	}
@@ -280,7 +295,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		apiLn = api.LimitListener(apiLn, n)
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- serve(apiSrv, apiLn, d.cfg.API) }()
+	go func() { errc <- serve(apiSrv, apiLn, d.apiTLS) }()
 	var metricsSrv *http.Server
 	if d.metricsLn != nil {
 		metricsSrv = &http.Server{Handler: metrics.Handler(d.reg), ReadHeaderTimeout: 5 * time.Second}
@@ -460,10 +475,14 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func serve(srv *http.Server, ln net.Listener, cfg configs.APIConfig) error {
+// serve serves the API on ln, over TLS when tlsCfg is set. A client
+// speaking plain HTTP to the TLS port gets a 400 from net/http's TLS
+// handshake and nothing else.
+func serve(srv *http.Server, ln net.Listener, tlsCfg *tls.Config) error {
 	var err error
-	if cfg.SSLEnabled {
-		err = srv.ServeTLS(ln, cfg.CertFile, cfg.KeyFile)
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		err = srv.ServeTLS(ln, "", "")
 	} else {
 		err = srv.Serve(ln)
 	}
