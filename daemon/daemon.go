@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -235,7 +236,7 @@ func New(opts Options) (*Daemon, error) {
 	d.metrics.SetBuildInfo(version.Version)
 	metrics.RegisterRuntime(reg)
 
-	key, err := cfg.EncryptKeyBytes()
+	key, err := cfg.MeshKey()
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +249,7 @@ func New(opts Options) (*Daemon, error) {
 		AdvertiseAddr:    host,
 		AdvertisePort:    port,
 		EncryptKey:       key,
+		KeyringFile:      filepath.Join(cfg.Cluster.StateDirectory, keyringFileName),
 		Seeds:            cfg.Cluster.Join,
 		ProbeInterval:    cfg.Mesh.ProbeInterval.Duration,
 		ProbeTimeout:     cfg.Mesh.ProbeTimeout.Duration,
@@ -269,8 +271,8 @@ func New(opts Options) (*Daemon, error) {
 		_ = m.Shutdown()
 		return nil, err
 	}
-	if len(key) == 0 && !isLoopback(cfg.Mesh.BindAddr) {
-		d.log.Warn("gossip is not encrypted: set [mesh] encrypt_key", "bind_addr", cfg.Mesh.BindAddr)
+	if !m.Encrypted() && !isLoopback(cfg.Mesh.BindAddr) {
+		d.log.Warn("gossip is not encrypted: anyone who reaches the gossip port can join the cluster, forge node states and vote; set [mesh] encrypt_key (ramd keygen)", "bind_addr", cfg.Mesh.BindAddr)
 	}
 	ok = true
 	return d, nil
