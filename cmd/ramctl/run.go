@@ -41,6 +41,10 @@ Usage:
   ramctl [global flags] backup restore NAME --target N [--source N] [--force] [--no-wait]
                                                    re-create replica N from the backup
   ramctl [global flags] backup delete NAME [--node N] [--force]
+  ramctl [global flags] keys list | install KEY | use KEY | remove KEY
+                                                   gossip keyring of every member (rotation: install,
+                                                   use, remove; KEY '-' reads stdin; use and remove
+                                                   also take the fingerprint keys list shows)
   ramctl [global flags] version
 
 Global flags:
@@ -131,6 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = restart(c, rest, os.Stdin, stdout)
 	case "backup":
 		err = backup(c, rest, *asJSON, os.Stdin, stdout)
+	case "keys":
+		err = keys(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":
