@@ -99,10 +99,10 @@ func keys(c *apiclient.Client, args []string, asJSON bool, stdin io.Reader, out 
 	if err != nil {
 		return err
 	}
-	// use and remove are checked on every node before anything changes:
-	// a node made to encrypt with a key another node lacks, or a key
-	// removed while another node still encrypts with it, cuts the two
-	// apart.
+	// A change is checked on every node before anything changes: a node
+	// made to encrypt with a key another node lacks, or a key removed
+	// while another node still encrypts with it, cuts the two apart, and
+	// a node left out of a rotation is cut off at its end.
 	results := make([]nodeResult, len(nodes))
 	rings := make([]keyring, len(nodes))
 	for i, n := range nodes {
