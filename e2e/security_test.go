@@ -148,6 +148,12 @@ func TestSecureCluster(t *testing.T) {
 	if err != nil || strings.Contains(out, "security") {
 		t.Errorf("ramctl health (encrypted gossip on loopback: no finding): %v\n%s", err, out)
 	}
+	checkSecurityFindings(t, ctx, node1)
+	// ramd status on the node: the local API over TLS with ca_file and the
+	// node's own certificate as client certificate.
+	if out, err := exec.CommandContext(ctx, ramdBin, "status", "--config", node1.ConfigPath).CombinedOutput(); err != nil || !strings.Contains(string(out), "node3") {
+		t.Errorf("ramd status over TLS: %v\n%s", err, out)
+	}
 
 	// Intruders: node4 with another key, then with none.
 	plain, err := os.ReadFile(node4.ConfigPath)
@@ -279,4 +285,28 @@ func plainGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// checkSecurityFindings: n's /api/v1/cluster/health lists exactly the
+// findings named (this cluster's nodes listen on network addresses).
+func checkSecurityFindings(t *testing.T, ctx context.Context, n *cluster.Node, want ...string) {
+	t.Helper()
+	r, err := n.Client().Get(ctx, "/api/v1/cluster/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h apiclient.Health
+	if err := r.Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range h.SecurityFindings {
+		if f.NodeID != n.ID || f.Message == "" {
+			t.Errorf("finding %+v", f)
+		}
+		got = append(got, f.Check)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("%s: security findings %v, want %v", n.Name, got, want)
+	}
 }
