@@ -267,9 +267,12 @@
     svg.appendChild(base);
     if (!samples || samples.length < 2) { return svg; }
     var now = samples[samples.length - 1].t, max = 1;
+    // Until five minutes are gathered, the line spans what there is (at
+    // least a minute), so a fresh page does not draw a sliver.
+    var span = Math.min(SPARK_MS, Math.max(60 * 1000, now - samples[0].t));
     samples.forEach(function (p) { if (p.b > max) { max = p.b; } });
     var pts = samples.map(function (p) {
-      var x = w - (now - p.t) / SPARK_MS * w;
+      var x = w - (now - p.t) / span * w;
       var y = h - 1 - p.b / max * (h - 3);
       return x.toFixed(1) + ',' + y.toFixed(1);
     });
@@ -311,7 +314,7 @@
     if (sync !== 'off') { sync += ' (' + (s.synchronous_node_count || 1) + ' of ' + ((s.synchronous_standbys || []).join(', ') || 'all replicas') + ')'; }
     setText('sync', sync);
     var q = quorum(s, h);
-    setText('quorum', q.text, q.cls);
+    setText('quorum', q.text, q.cls).title = q.title || '';
 
     renderFindings(s, h);
     renderTopology(s);
@@ -385,9 +388,9 @@
     var total = h ? h.nodes_total : (s.nodes || []).length;
     var alive = h ? h.nodes_alive : (s.nodes || []).filter(function (n) { return n.state === 'alive'; }).length;
     var need = Math.floor(total / 2) + 1;
-    var counts = ' (' + alive + '/' + total + ' alive, ' + need + ' needed)';
-    if (s.coordinator_node_id) { return { text: 'yes' + counts, cls: alive >= need ? 'ok' : 'warn' }; }
-    return { text: 'NO leader' + counts, cls: 'bad' };
+    var counts = ', ' + alive + '/' + total + ' alive';
+    if (s.coordinator_node_id) { return { text: 'yes' + counts, cls: alive >= need ? 'ok' : 'warn', title: need + ' of ' + total + ' needed' }; }
+    return { text: 'NO leader' + counts, cls: 'bad', title: 'no coordinator: ' + need + ' of ' + total + ' needed' };
   }
 
   function renderFindings(s, h) {
@@ -440,7 +443,8 @@
     var keys = Object.keys(n.tags || {}).sort();
     if (!keys.length) { tags.textContent = '–'; }
     keys.forEach(function (k) { tags.appendChild(el('span', { cls: 'tag', text: k + '=' + n.tags[k] })); });
-    var lag = el('dd', {}, bytes(n.lag_bytes) + ' · ' + (n.lag_seconds || 0).toFixed(1) + ' s ', sparkline(st.samples[n.node_id]));
+    var lag = isPrimary ? el('dd', { cls: 'muted', text: 'none (primary)' })
+      : el('dd', {}, bytes(n.lag_bytes) + ' · ' + (n.lag_seconds || 0).toFixed(1) + ' s ', sparkline(st.samples[n.node_id]));
     var dl = el('dl', {},
       el('dt', { text: 'health' }), el('dd', { cls: n.healthy ? 'ok' : 'bad', text: (n.healthy ? 'healthy' : 'unhealthy') + (n.pg_running ? '' : ', PostgreSQL down') }),
       el('dt', { text: 'upstream' }), el('dd', { text: upstream }),
