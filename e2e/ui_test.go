@@ -170,6 +170,9 @@ func showsPrimary(id int, name string) string {
 	})()`, id, name)
 }
 
+// markupTag is a tag value that would run script if inserted as HTML.
+const markupTag = `<img/src=x/onerror=window.__ramdXSS=1>`
+
 // TestUIBrowser opens the cluster page of a real 3-node cluster in
 // headless chromium, checks through the DOM that it shows the primary,
 // kills the primary and checks that the page, never reloaded, shows the
@@ -181,7 +184,8 @@ func TestUIBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	findChromium(t) // skip before launching a cluster when there is no browser
-	c, old := formedPrimary(t, ctx)
+	// A tag carrying markup: the page must show it as text, never run it.
+	c, old := formedPrimaryWith(t, ctx, "[cluster.tags]\nzone = \""+markupTag+"\"\n")
 	var viewer *cluster.Node // a replica: its page must survive the failover
 	for _, n := range c.Nodes {
 		if n != old {
@@ -228,6 +232,13 @@ func TestUIBrowser(t *testing.T) {
 			if (!document.getElementById('quorum').textContent.startsWith('yes')) return 'quorum: ' + document.getElementById('quorum').textContent;
 			return '';
 		})()`, len(c.Nodes)-1, old.Name))
+		domEventually(t, tab, time.Second, "tags shown as text", fmt.Sprintf(`(() => {
+			if (window.__ramdXSS) return 'the tag ran as markup';
+			if (document.querySelector('#topology img')) return 'the tag became an element';
+			const tags = [...document.querySelectorAll('#topology .tag')].map(e => e.textContent);
+			if (tags.filter(t => t === 'zone=' + %q).length !== %d) return 'tags: ' + JSON.stringify(tags);
+			return '';
+		})()`, markupTag, len(c.Nodes)))
 		// A marker that a reload would wipe.
 		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.__ramdNoReload = true`)); err != nil {
 			t.Fatal(err)
