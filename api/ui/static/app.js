@@ -37,7 +37,7 @@
     lastOK: 0, tick: 0, conn: 'connecting', error: '', refusedToken: false,
     samples: {},          // node id -> [{t, b, s}] lag samples
     formerPrimary: {},    // node id -> timeline it was primary on (for rewind events)
-    events: [], timer: 0
+    events: [], timer: 0, inflight: false, again: false
   };
 
   function AuthError(msg) { this.message = msg; }
@@ -66,8 +66,13 @@
       .finally(function () { clearTimeout(timer); });
   }
 
+  // poll runs one round and schedules the next. Only one round is ever in
+  // flight: a poll asked for meanwhile (a token typed in) runs right after
+  // it instead of starting a second loop.
   function poll() {
     clearTimeout(st.timer);
+    if (st.inflight) { st.again = true; return; }
+    st.inflight = true;
     st.tick++;
     var prevToken = st.status ? st.status.fencing_token : null;
     Promise.all([get('/api/v1/cluster/status'), get('/api/v1/cluster/health')])
@@ -104,7 +109,9 @@
         }
       })
       .then(function () {
+        st.inflight = false;
         render();
+        if (st.again) { st.again = false; poll(); return; }
         // Without a token there is nothing to poll for until one is given.
         if (st.conn !== 'token') { st.timer = setTimeout(poll, POLL_MS); }
       });
