@@ -208,6 +208,18 @@ func TestUIBrowser(t *testing.T) {
 			if (document.getElementById('auth').hidden) return 'no token prompt; connection ' + document.getElementById('conn').dataset.state;
 			return '';
 		})()`)
+		// A wrong token is refused, and the page says so.
+		if err := chromedp.Do(tab,
+			chromedp.SendKeys("#token-input", "not-the-token"),
+			chromedp.Click("#token-submit"),
+		); err != nil {
+			t.Fatal(err)
+		}
+		domEventually(t, tab, 10*time.Second, "wrong token refused", `(() => {
+			if (document.getElementById('auth').hidden) return 'no token prompt after a wrong token';
+			if (!document.getElementById('auth-msg').textContent.includes('refused')) return 'message: ' + document.getElementById('auth-msg').textContent;
+			return '';
+		})()`)
 		if err := chromedp.Do(tab,
 			chromedp.SendKeys("#token-input", c.Token),
 			chromedp.Click("#token-submit"),
