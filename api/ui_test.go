@@ -110,13 +110,19 @@ func TestUIAssetsSelfContained(t *testing.T) {
 		}
 	}
 	a := newTestAPI(t, 1, primaryHealth(), withOperator(&fakeOperator{}), tokensSet())
-	paths := regexp.MustCompile(`'(/api/v1/[a-z/]+)'`).FindAllStringSubmatch(string(js.Body), -1)
+	// The page names its endpoints relative to /ui/: API + '/cluster/status'.
+	base := regexp.MustCompile(`var API = '\.\./(api/v1)';`).FindStringSubmatch(string(js.Body))
+	if base == nil {
+		t.Fatal("app.js has no API base")
+	}
+	paths := regexp.MustCompile(`get\(API \+ '(/[a-z/]+)'\)`).FindAllStringSubmatch(string(js.Body), -1)
 	if len(paths) < 3 {
 		t.Fatalf("app.js reads %d endpoints", len(paths))
 	}
 	for _, p := range paths {
-		if rec := a.sendAs(testReadToken, "GET", p[1], ""); rec.Code != 200 {
-			t.Errorf("the page reads %s, which answers %d with the read token", p[1], rec.Code)
+		target := "/" + base[1] + p[1]
+		if rec := a.sendAs(testReadToken, "GET", target, ""); rec.Code != 200 {
+			t.Errorf("the page reads %s, which answers %d with the read token", target, rec.Code)
 		}
 	}
 	if !slices.Contains(ui.Names(), "index.html") {

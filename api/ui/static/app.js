@@ -10,6 +10,9 @@
   var SPARK_MS = 5 * 60 * 1000; // sparklines cover the last five minutes
   var MAX_EVENTS = 200;
   var TOKEN_KEY = 'ramd.ui.token';
+  // Relative to the page (/ui/), so the page also works behind a reverse
+  // proxy that serves the node under a path prefix.
+  var API = '../api/v1';
 
   function $(id) { return document.getElementById(id); }
 
@@ -75,13 +78,13 @@
     st.inflight = true;
     st.tick++;
     var prevToken = st.status ? st.status.fencing_token : null;
-    Promise.all([get('/api/v1/cluster/status'), get('/api/v1/cluster/health')])
+    Promise.all([get(API + '/cluster/status'), get(API + '/cluster/health')])
       .then(function (r) {
         var status = r[0], health = r[1];
         var wantHistory = st.history === null || st.tick % HISTORY_EVERY === 0 ||
           prevToken !== status.fencing_token || (st.status && st.status.primary_node_id !== status.primary_node_id);
         if (!wantHistory) { return [status, health, st.history]; }
-        return get('/api/v1/cluster/history').then(function (h) {
+        return get(API + '/cluster/history').then(function (h) {
           st.historyError = '';
           return [status, health, h];
         }, function (e) {
