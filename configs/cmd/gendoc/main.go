@@ -218,8 +218,8 @@ func commentText(g *ast.CommentGroup) string {
 var goIdent = regexp.MustCompile(`\b[A-Z][A-Za-z0-9]*\b`)
 
 // quoted matches a double-quoted value in a comment ("250ms",
-// "<state_directory>/run").
-var quoted = regexp.MustCompile(`"[^"\n]*"`)
+// "<state_directory>/run"), or a code span a comment already has.
+var quoted = regexp.MustCompile("\"[^\"\n]*\"|`[^`\n]*`")
 
 // userText turns a comment into Markdown: quoted values become code spans,
 // the Go names of fields and section types become the TOML keys and
@@ -243,7 +243,11 @@ func userText(text string, names map[string]string) string {
 		if loc == nil {
 			break
 		}
-		b.WriteString("`" + text[loc[0]:loc[1]] + "`")
+		if m := text[loc[0]:loc[1]]; m[0] == '`' {
+			b.WriteString(m)
+		} else {
+			b.WriteString("`" + m + "`")
+		}
 		text = text[loc[1]:]
 	}
 	return b.String()
