@@ -148,6 +148,20 @@ func TestComposeReferences(t *testing.T) {
 			t.Errorf("docker/prometheus.yml does not scrape %s", target)
 		}
 	}
+	// The example for real hosts scrapes the default port too.
+	example, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := regexp.MustCompile(`(?m)^\s*- targets: \["[^:"]+:(\d+)"\]`).FindAllStringSubmatch(string(example), -1)
+	if len(targets) != 3 {
+		t.Errorf("prometheus/prometheus.yml has %d targets, want 3", len(targets))
+	}
+	for _, m := range targets {
+		if m[1] != strconv.Itoa(def.Monitoring.PrometheusPort) {
+			t.Errorf("prometheus/prometheus.yml scrapes port %s; ramd's metrics port is %d by default", m[1], def.Monitoring.PrometheusPort)
+		}
+	}
 	// Grafana: the provider's path is where the dashboard is mounted, and
 	// the dashboard resolves its data source through a variable (file
 	// provisioning does not fill in __inputs).
