@@ -235,6 +235,7 @@ func (s *server) routes() http.Handler {
 	s.backupRoutes(v1)
 	s.configRoutes(v1)
 	s.keyRoutes(v1)
+	s.uiRoutes(r)
 
 	for _, c := range s.checks() {
 		s.check(r, c)
