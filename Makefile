@@ -51,7 +51,7 @@ FUZZTIME ?= 20s
 FUZZPAR ?= 1
 FUZZ_TARGETS := \
 	./api:FuzzHandler ./api:FuzzParseLag ./api:FuzzSwitchoverBody \
-	./api:FuzzFailoverBody ./api:FuzzMaintenanceBody \
+	./api:FuzzFailoverBody ./api:FuzzMaintenanceBody ./api:FuzzInstallKeyBody \
 	./configs:FuzzParse ./configs:FuzzEnv \
 	./mesh:FuzzDecodeMessage \
 	./election:FuzzDecodeMessage ./election:FuzzDecodeCommand \

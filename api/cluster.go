@@ -238,6 +238,25 @@ type clusterHealth struct {
 	NodesTotal    int      `json:"nodes_total"`
 	NodesAlive    int      `json:"nodes_alive"`
 	NodesHealthy  int      `json:"nodes_healthy"`
+	// SecurityFindings are weaknesses of this node's setup (see
+	// SecurityReporter); they do not change Status, which is about
+	// availability.
+	SecurityFindings []SecurityFinding `json:"security_findings"`
+}
+
+// SecurityFinding is one weakness of a node's setup, e.g. gossip in
+// plaintext on a network address.
+type SecurityFinding struct {
+	NodeID int `json:"node_id"`
+	// Check names the finding: "gossip_encryption", "api_tls".
+	Check   string `json:"check"`
+	Message string `json:"message"`
+}
+
+// SecurityReporter may be implemented by a Source: its findings appear in
+// /api/v1/cluster/health.
+type SecurityReporter interface {
+	SecurityFindings() []SecurityFinding
 }
 
 // assessCluster judges the cluster from the view. failed: no alive healthy
@@ -311,6 +330,10 @@ func (s *server) handleClusterHealth(w http.ResponseWriter, r *http.Request) {
 	v := s.snapshot()
 	h := assessCluster(&v)
 	h.ClusterName = s.src.Node().ClusterName
+	h.SecurityFindings = []SecurityFinding{}
+	if sr, ok := s.src.(SecurityReporter); ok {
+		h.SecurityFindings = append(h.SecurityFindings, sr.SecurityFindings()...)
+	}
 	code, msg := http.StatusOK, "cluster is "+h.Status
 	if h.Status == clusterFailed {
 		code = http.StatusServiceUnavailable

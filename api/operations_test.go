@@ -18,6 +18,8 @@ type fakeOperator struct {
 	cancelled   bool
 	allowLoss   bool
 	err         error
+	// keys is the gossip keyring (keys_test.go).
+	keys [][]byte
 }
 
 func (f *fakeOperator) Switchover(_ context.Context, c int, at time.Time) (SwitchoverResult, error) {

@@ -196,6 +196,7 @@ func TestMutatingRoutesKnown(t *testing.T) {
 		"DELETE /api/v1/cluster/nodes/{id}",
 		"POST /api/v1/backup/create", "POST /api/v1/backup/restore", "DELETE /api/v1/backup/{name:.+}",
 		"PATCH /api/v1/cluster/config", "POST /api/v1/node/restart", "POST /api/v1/node/reload",
+		"POST /api/v1/keys", "POST /api/v1/keys/{fingerprint}/use", "DELETE /api/v1/keys/{fingerprint}",
 	}
 	sort.Strings(got)
 	sort.Strings(want)

@@ -34,6 +34,7 @@ func Default() *Config {
 			Host:               "0.0.0.0",
 			Port:               8080,
 			PublicHealthChecks: true,
+			VerifyClient:       "none",
 		},
 		PostgreSQL: PostgreSQLConfig{
 			Host:            "127.0.0.1",
@@ -104,7 +105,8 @@ func (c *Config) FillDerived(baseDir string) error {
 	// Explicit paths first, so that the derived ones below are built from
 	// absolute, cleaned parents.
 	for _, p := range []*string{&cl.DataDirectory, &cl.StateDirectory, &pg.SocketDirectory,
-		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog, &c.Backup.Directory} {
+		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog, &c.Backup.Directory,
+		&c.API.ClientCAFile, &c.API.CAFile, &c.Mesh.EncryptKeyFile} {
 		if err := absPath(p, baseDir); err != nil {
 			return err
 		}

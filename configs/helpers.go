@@ -45,28 +45,39 @@ func (c *Config) APIURL() string {
 
 // EncryptKeyBytes decodes mesh.encrypt_key: nil when it is empty (gossip in
 // plaintext), else the 16, 24 or 32 byte AES key memberlist takes. The
-// error never contains the key.
+// error never contains the key. MeshKey also reads encrypt_key_file.
 func (c *Config) EncryptKeyBytes() ([]byte, error) {
 	if c.Mesh.EncryptKey == "" {
 		return nil, nil
 	}
-	key, err := base64.StdEncoding.DecodeString(c.Mesh.EncryptKey)
+	key, err := DecodeGossipKey(c.Mesh.EncryptKey)
 	if err != nil {
-		return nil, fmt.Errorf("configs: mesh.encrypt_key: not valid base64 (generate a key with: head -c 32 /dev/urandom | base64)")
+		return nil, fmt.Errorf("configs: mesh.encrypt_key: %w", err)
+	}
+	return key, nil
+}
+
+// DecodeGossipKey decodes a base64 gossip key and checks its length (16,
+// 24 or 32 bytes for AES-128, -192 or -256). The error never contains the
+// text.
+func DecodeGossipKey(text string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return nil, fmt.Errorf("not valid base64 (generate a key with: ramd keygen)")
 	}
 	switch len(key) {
 	case 16, 24, 32:
 		return key, nil
 	}
-	return nil, fmt.Errorf("configs: mesh.encrypt_key: decodes to %d bytes; AES needs 16, 24 or 32", len(key))
+	return nil, fmt.Errorf("decodes to %d bytes; AES needs 16, 24 or 32", len(key))
 }
 
 // redacted replaces secrets in Redacted.
 const redacted = "<redacted>"
 
 // Redacted returns a copy of c safe to log or serve: postgresql.password,
-// postgresql.replication_password, api.auth_token and mesh.encrypt_key are
-// replaced by "<redacted>" when set (an empty secret stays empty, which
+// postgresql.replication_password, api.auth_token, api.read_token and
+// mesh.encrypt_key are replaced by "<redacted>" when set (an empty secret stays empty, which
 // shows that it is unset). The copy does not pass Validate when
 // encrypt_key was set.
 func (c *Config) Redacted() *Config {

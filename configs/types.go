@@ -110,9 +110,22 @@ type MeshConfig struct {
 	// AdvertisePort is the gossip port advertised to peers.
 	// Default: derived, BindPort.
 	AdvertisePort int `toml:"advertise_port"`
-	// EncryptKey is a base64 AES key (16, 24 or 32 bytes) for gossip
-	// encryption. Empty means plaintext, logged as a warning. Default: "".
+	// EncryptKey is a base64 AES key (16, 24 or 32 bytes; `ramd keygen`
+	// prints a 32-byte one) for gossip encryption (AES-GCM, memberlist's
+	// keyring). With a key, packets without it are refused: a daemon with
+	// another key or none can neither join nor send anything. Empty means
+	// plaintext, logged as a warning and reported by /api/v1/cluster/health
+	// on a non-loopback bind_addr. Once the daemon has run with a key, the
+	// keyring file in the state directory (gossip.keyring, 0600) holds the
+	// installed keys and wins over this setting, so that a restart after a
+	// rotation (ramctl keys) keeps the rotated keys. Prefer EncryptKeyFile
+	// or RAMD_MESH_ENCRYPT_KEY to keep it out of the file. Default: "".
 	EncryptKey string `toml:"encrypt_key"`
+	// EncryptKeyFile reads EncryptKey from a file (surrounding whitespace
+	// trimmed), refused when group or others may read it; exclusive with
+	// EncryptKey. A relative path is relative to the directory of the
+	// configuration file. Default: "".
+	EncryptKeyFile string `toml:"encrypt_key_file"`
 	// ProbeInterval is how often a random member is probed. Lower detects
 	// failures faster and costs more packets. Default: 250ms.
 	// Range: 10ms to 60s.
@@ -157,9 +170,30 @@ type APIConfig struct {
 	// SSLEnabled serves the API over TLS with CertFile and KeyFile, which
 	// are then required (PEM files; relative paths are relative to the
 	// directory of the configuration file). Default: false, "", "".
+	// TLS 1.2 is the minimum version; plain HTTP to a TLS port gets a 400
+	// and is never served. The same certificate is this node's client
+	// certificate when it calls another node's API (forwarded backup and
+	// restore requests), so with verify_client = "required" it must allow
+	// client authentication (no extended key usage, or clientAuth too).
 	SSLEnabled bool   `toml:"ssl_enabled"`
 	CertFile   string `toml:"cert_file"`
 	KeyFile    string `toml:"key_file"`
+	// ClientCAFile is a PEM bundle of the certificate authorities whose
+	// client certificates the API accepts; it needs ssl_enabled and a
+	// verify_client other than "none". Default: "".
+	ClientCAFile string `toml:"client_ca_file"`
+	// VerifyClient asks API clients for a certificate signed by
+	// ClientCAFile: "none" (not asked), "optional" (a certificate that is
+	// presented must verify; clients without one still get in, with their
+	// token) or "required" (no valid certificate, no TLS session: not even
+	// the load-balancer checks answer, so HAProxy then needs a client
+	// certificate too). A certificate adds to the bearer tokens, it does
+	// not replace them. Default: "none".
+	VerifyClient string `toml:"verify_client"`
+	// CAFile is a PEM bundle of the certificate authorities this daemon
+	// trusts when it calls another node's API over https (forwarded
+	// requests); "" means the system's roots. Default: "".
+	CAFile string `toml:"ca_file"`
 	// AuthToken is the admin bearer token: every mutating endpoint
 	// (switchover, maintenance...) requires it, and with none configured
 	// they are refused. At least 16 characters. Prefer AuthTokenFile or

@@ -124,6 +124,10 @@ func (c *Config) validateMesh(p *problems) {
 	if _, err := c.EncryptKeyBytes(); err != nil {
 		p.add("mesh.encrypt_key", "%s", strings.TrimPrefix(err.Error(), "configs: mesh.encrypt_key: "))
 	}
+	checkOptionalPath(p, "mesh.encrypt_key_file", m.EncryptKeyFile)
+	if m.EncryptKey != "" && m.EncryptKeyFile != "" {
+		p.add("mesh.encrypt_key_file", "set either encrypt_key or encrypt_key_file, not both")
+	}
 	checkRange(p, "mesh.probe_interval", m.ProbeInterval, 10*time.Millisecond, time.Minute)
 	switch {
 	case m.ProbeTimeout.Duration <= 0:
@@ -159,6 +163,23 @@ func (c *Config) validateAPI(p *problems) {
 			p.add("api.key_file", "required when api.ssl_enabled is true")
 		}
 	}
+	switch a.VerifyClient {
+	case "none":
+		if a.ClientCAFile != "" {
+			p.add("api.client_ca_file", "set, but api.verify_client is \"none\": set verify_client to \"required\" or \"optional\" to check client certificates")
+		}
+	case "optional", "required":
+		if !a.SSLEnabled {
+			p.add("api.verify_client", "%q needs api.ssl_enabled = true", a.VerifyClient)
+		}
+		if a.ClientCAFile == "" {
+			p.add("api.client_ca_file", "required when api.verify_client is %q: the CA that signs client certificates", a.VerifyClient)
+		}
+	default:
+		p.add("api.verify_client", "%q: must be none, optional or required", a.VerifyClient)
+	}
+	checkOptionalPath(p, "api.client_ca_file", a.ClientCAFile)
+	checkOptionalPath(p, "api.ca_file", a.CAFile)
 	checkOptionalPath(p, "api.cert_file", a.CertFile)
 	checkOptionalPath(p, "api.key_file", a.KeyFile)
 	checkOptionalPath(p, "api.auth_token_file", a.AuthTokenFile)

@@ -109,6 +109,17 @@ func TestValidateRules(t *testing.T) {
 		{"ssl without cert", func(c *Config) { c.API.SSLEnabled = true; c.API.KeyFile = "/k.pem" }, "api.cert_file"},
 		{"ssl without key", func(c *Config) { c.API.SSLEnabled = true; c.API.CertFile = "/c.pem" }, "api.key_file"},
 		{"cert relative", func(c *Config) { c.API.CertFile = "c.pem" }, "api.cert_file"},
+		{"verify_client unknown", func(c *Config) { c.API.VerifyClient = "yes" }, "api.verify_client"},
+		{"verify_client without tls", func(c *Config) { c.API.VerifyClient = "required"; c.API.ClientCAFile = "/ca.pem" }, "api.verify_client"},
+		{"verify_client without ca", func(c *Config) {
+			c.API.SSLEnabled, c.API.CertFile, c.API.KeyFile, c.API.VerifyClient = true, "/c.pem", "/k.pem", "optional"
+		}, "api.client_ca_file"},
+		{"client_ca_file unused", func(c *Config) { c.API.ClientCAFile = "/ca.pem" }, "api.client_ca_file"},
+		{"ca_file relative", func(c *Config) { c.API.CAFile = "ca.pem" }, "api.ca_file"},
+		{"encrypt_key_file relative", func(c *Config) { c.Mesh.EncryptKeyFile = "k" }, "mesh.encrypt_key_file"},
+		{"encrypt_key and file", func(c *Config) {
+			c.Mesh.EncryptKey, c.Mesh.EncryptKeyFile = "MDEyMzQ1Njc4OWFiY2RlZg==", "/k"
+		}, "mesh.encrypt_key_file"},
 
 		{"pg host empty", func(c *Config) { c.PostgreSQL.Host = "" }, "postgresql.host"},
 		{"pg host wildcard", func(c *Config) { c.PostgreSQL.Host = "0.0.0.0" }, "postgresql.host"},

@@ -558,7 +558,7 @@ func (d *Daemon) download(ctx context.Context, node int, name string) (io.ReadCl
 		return nil, fmt.Errorf("daemon: download from node %d: %w", node, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+d.adminToken)
-	resp, err := peerClient.Do(req)
+	resp, err := d.peerHTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: download from node %d: %w", node, err)
 	}
@@ -606,11 +606,6 @@ func (d *Daemon) RestoreStatus(ctx context.Context, node int) (api.RestoreInfo, 
 	}
 	return *d.backups.restore, nil
 }
-
-// peerClient carries requests to other nodes' APIs; every request has its
-// own context deadline (downloads have none: they last as long as the
-// copy).
-var peerClient = &http.Client{}
 
 // peer returns node's member entry when its API can be asked.
 func (d *Daemon) peer(node int) (mesh.Member, error) {
@@ -661,7 +656,7 @@ func (d *Daemon) forward(ctx context.Context, node int, method, path string, bod
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := peerClient.Do(req)
+	resp, err := d.peerHTTP.Do(req)
 	if err != nil {
 		return opErr(http.StatusBadGateway, "node %d (%s) did not answer: %v", node, m.State.APIURL, errors.Unwrap(err))
 	}

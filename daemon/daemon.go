@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,12 +67,16 @@ type Daemon struct {
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
-	baseLog   *slog.Logger
-	reg       *prometheus.Registry
-	metrics   *metrics.Metrics
-	pg        *pg.Manager
-	mesh      *mesh.Mesh
-	apiLn     net.Listener
+	baseLog *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	pg      *pg.Manager
+	mesh    *mesh.Mesh
+	apiLn   net.Listener
+	// apiTLS is the API's TLS configuration (nil: plain HTTP); peerHTTP
+	// calls other nodes' APIs (see tls.go).
+	apiTLS    *tls.Config
+	peerHTTP  *http.Client
 	metricsLn net.Listener
 	// auditFile is [security] audit_log, open for appending (nil: unset).
 	auditFile *os.File
@@ -186,6 +192,13 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 
+	if d.apiTLS, err = serverTLS(cfg.API); err != nil {
+		return nil, err
+	}
+	if d.peerHTTP, err = peerHTTPClient(cfg.API); err != nil {
+		return nil, err
+	}
+
 	ok := false
 	defer func() {
 		if !ok {
@@ -223,7 +236,7 @@ func New(opts Options) (*Daemon, error) {
 	d.metrics.SetBuildInfo(version.Version)
 	metrics.RegisterRuntime(reg)
 
-	key, err := cfg.EncryptKeyBytes()
+	key, err := cfg.MeshKey()
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +249,7 @@ func New(opts Options) (*Daemon, error) {
 		AdvertiseAddr:    host,
 		AdvertisePort:    port,
 		EncryptKey:       key,
+		KeyringFile:      filepath.Join(cfg.Cluster.StateDirectory, keyringFileName),
 		Seeds:            cfg.Cluster.Join,
 		ProbeInterval:    cfg.Mesh.ProbeInterval.Duration,
 		ProbeTimeout:     cfg.Mesh.ProbeTimeout.Duration,
@@ -257,8 +271,8 @@ func New(opts Options) (*Daemon, error) {
 		_ = m.Shutdown()
 		return nil, err
 	}
-	if len(key) == 0 && !isLoopback(cfg.Mesh.BindAddr) {
-		d.log.Warn("gossip is not encrypted: set [mesh] encrypt_key", "bind_addr", cfg.Mesh.BindAddr)
+	if !m.Encrypted() && !isLoopback(cfg.Mesh.BindAddr) {
+		d.log.Warn("gossip is not encrypted: anyone who reaches the gossip port can join the cluster, forge node states and vote; set [mesh] encrypt_key (ramd keygen)", "bind_addr", cfg.Mesh.BindAddr)
 	}
 	ok = true
 	return d, nil
@@ -272,6 +286,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	apiSrv := api.NewServer(d.apiLn.Addr().String(), handler)
+	// net/http's own errors (failed TLS handshakes: plain HTTP on the TLS
+	// port, refused client certificates) as JSON lines, not on stderr.
+	apiSrv.ErrorLog = slog.NewLogLogger(d.baseLog.With("component", "api").Handler(), slog.LevelInfo)
 	if d.adminToken == "" {
 		d.log.Info("API changes are disabled: set [api] auth_token (or auth_token_file) to allow switchover and other operations")
 	}
@@ -280,7 +297,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		apiLn = api.LimitListener(apiLn, n)
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- serve(apiSrv, apiLn, d.cfg.API) }()
+	go func() { errc <- serve(apiSrv, apiLn, d.apiTLS) }()
 	var metricsSrv *http.Server
 	if d.metricsLn != nil {
 		metricsSrv = &http.Server{Handler: metrics.Handler(d.reg), ReadHeaderTimeout: 5 * time.Second}
@@ -460,10 +477,14 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func serve(srv *http.Server, ln net.Listener, cfg configs.APIConfig) error {
+// serve serves the API on ln, over TLS when tlsCfg is set. A client
+// speaking plain HTTP to the TLS port gets a 400 from net/http's TLS
+// handshake and nothing else.
+func serve(srv *http.Server, ln net.Listener, tlsCfg *tls.Config) error {
 	var err error
-	if cfg.SSLEnabled {
-		err = srv.ServeTLS(ln, cfg.CertFile, cfg.KeyFile)
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		err = srv.ServeTLS(ln, "", "")
 	} else {
 		err = srv.Serve(ln)
 	}

@@ -165,6 +165,7 @@ func partitionPrimary(t *testing.T, syncMode string) {
 	}
 	old := waitWritable(t, c, 30*time.Second, nil)
 	formedIn := time.Since(began)
+	checkSecurityFindings(t, ctx, old, "gossip_encryption", "api_tls")
 	before, err := old.Status(ctx)
 	if err != nil {
 		t.Fatal(err)

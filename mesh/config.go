@@ -76,6 +76,10 @@ type Config struct {
 	// EncryptKey is the AES key (16, 24 or 32 bytes) for gossip; nil means
 	// plaintext, which is logged as a warning on a non-loopback bind.
 	EncryptKey []byte
+	// KeyringFile keeps the keyring across restarts (see keyring.go):
+	// when it exists its keys are used instead of EncryptKey, and every
+	// rotation rewrites it (mode 0600). "" keeps the keyring in memory.
+	KeyringFile string
 	// Seeds are host:port addresses joined at Start and, while they are
 	// not live members, every RejoinInterval. Our own address may be
 	// listed (all nodes usually share one list); it is skipped.
@@ -256,8 +260,8 @@ func (c Config) memberlistConfig(m *Mesh, logOut io.Writer) *memberlist.Config {
 		// fixed bind port (with BindPort 0 it fills in the bound port).
 		mc.AdvertisePort = c.BindPort
 	}
-	if c.EncryptKey != nil {
-		mc.SecretKey = append([]byte(nil), c.EncryptKey...)
+	if m.keyring != nil {
+		mc.Keyring = m.keyring
 		// Refuse plaintext from anyone once we have a key, and never send
 		// it: a node without the key must not be admitted.
 		mc.GossipVerifyIncoming = true

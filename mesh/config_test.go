@@ -3,6 +3,7 @@ package mesh
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -58,8 +59,14 @@ func TestMemberlistConfig(t *testing.T) {
 		NodeName: "n1", ClusterName: "prod", BindAddr: "127.0.0.1", BindPort: 7946,
 		AdvertiseAddr: "10.0.0.1", EncryptKey: make([]byte, 16),
 	}.withDefaults()
-	mc := c.memberlistConfig(&Mesh{}, io.Discard)
-	if mc.Name != "n1" || mc.Label != "prod" || mc.AdvertisePort != 7946 || len(mc.SecretKey) != 16 ||
+	m := &Mesh{cfg: c, log: slog.New(slog.DiscardHandler)}
+	kr, err := m.newKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.keyring = kr
+	mc := c.memberlistConfig(m, io.Discard)
+	if mc.Name != "n1" || mc.Label != "prod" || mc.AdvertisePort != 7946 || mc.Keyring == nil || len(mc.Keyring.GetPrimaryKey()) != 16 ||
 		!mc.GossipVerifyIncoming || !mc.GossipVerifyOutgoing {
 		t.Fatalf("%+v", mc)
 	}

@@ -70,6 +70,11 @@ type Mesh struct {
 	handlerMu sync.RWMutex
 	handlers  map[byte]Handler
 
+	// keyring is memberlist's gossip keyring (nil: plaintext); keyMu
+	// serializes changes and their saving (see keyring.go).
+	keyring *memberlist.Keyring
+	keyMu   sync.Mutex
+
 	stats        counters
 	lastDropWarn atomic.Int64 // Unix nanoseconds of the last drop warning
 
@@ -113,6 +118,11 @@ func New(cfg Config) (*Mesh, error) {
 			m.onSuspect(name)
 		}
 	}}
+	kr, err := m.newKeyring()
+	if err != nil {
+		return nil, err
+	}
+	m.keyring = kr
 	mc := cfg.memberlistConfig(m, bridge)
 	m.queue = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return int(m.live.Load()) },
@@ -130,12 +140,12 @@ func New(cfg Config) (*Mesh, error) {
 	m.self = newSelfAddrs(net.ParseIP(cfg.BindAddr), mc.BindPort, local.Addr, int(local.Port))
 
 	bindIP := net.ParseIP(cfg.BindAddr)
-	if cfg.EncryptKey == nil && !bindIP.IsLoopback() {
+	if kr == nil && !bindIP.IsLoopback() {
 		m.log.Warn("gossip is not encrypted on a non-loopback address; set an encryption key",
 			"bind", cfg.BindAddr)
 	}
 	m.log.Info("mesh listening", "node", cfg.NodeName, "cluster", cfg.ClusterName,
-		"addr", m.localAddr, "encrypted", cfg.EncryptKey != nil, "seeds", cfg.Seeds)
+		"addr", m.localAddr, "encrypted", kr != nil, "seeds", cfg.Seeds)
 	return m, nil
 }
 

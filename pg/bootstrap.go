@@ -125,11 +125,13 @@ func (m *Manager) ensureRoles(ctx context.Context) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	// The statements below carry passwords: keep them out of the server
-	// log even if one fails (log_min_error_statement logs failing SQL).
+	// log even if one fails (log_min_error_statement logs failing SQL) or
+	// is slow (log_min_duration_statement logs the statement and its
+	// parameters).
 	// synchronous_commit = local: with the lease gate configured, a commit
 	// waits for the daemon's confirmation, which needs the election this
 	// bootstrap comes before.
-	if _, err := conn.Exec(ctx, "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET synchronous_commit = 'local'"); err != nil {
+	if _, err := conn.Exec(ctx, "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; SET log_min_duration_statement = -1; SET synchronous_commit = 'local'"); err != nil {
 		return fmt.Errorf("pg: roles: %w", err)
 	}
 	if err := createRoleIfMissing(ctx, conn, m.cfg.ReplicationUser); err != nil {

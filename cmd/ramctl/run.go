@@ -41,6 +41,10 @@ Usage:
   ramctl [global flags] backup restore NAME --target N [--source N] [--force] [--no-wait]
                                                    re-create replica N from the backup
   ramctl [global flags] backup delete NAME [--node N] [--force]
+  ramctl [global flags] keys list | install KEY | use KEY | remove KEY
+                                                   gossip keyring of every member (rotation: install,
+                                                   use, remove; KEY '-' reads stdin; use and remove
+                                                   also take the fingerprint keys list shows)
   ramctl [global flags] version
 
 Global flags:
@@ -48,6 +52,9 @@ Global flags:
   --token T      bearer token ($RAMD_TOKEN)
   --json         print the API's JSON
   --timeout D    per-request timeout (default 5s)
+  --cacert FILE  CAs (PEM) to trust for https URLs; default the system's ($RAMCTL_CACERT)
+  --cert FILE    client certificate (PEM) for APIs that verify clients ($RAMCTL_CERT)
+  --key FILE     its private key ($RAMCTL_KEY)
 
 backup create and restore show a progress bar on a terminal and plain
 lines otherwise.
@@ -73,6 +80,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("RAMD_TOKEN"), "bearer token")
 	asJSON := fs.Bool("json", false, "print JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	cacert := fs.String("cacert", os.Getenv("RAMCTL_CACERT"), "CA bundle for https")
+	cert := fs.String("cert", os.Getenv("RAMCTL_CERT"), "client certificate")
+	key := fs.String("key", os.Getenv("RAMCTL_KEY"), "client certificate key")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -92,9 +102,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 64
 	}
-	c := &apiclient.Client{URLs: urls, Token: *token, Timeout: *timeout}
+	hc, err := apiclient.TLSFiles{CAFile: *cacert, CertFile: *cert, KeyFile: *key}.HTTPClient()
+	if err != nil {
+		fmt.Fprintf(stderr, "ramctl: %v\n", err)
+		return 64
+	}
+	c := &apiclient.Client{URLs: urls, Token: *token, Timeout: *timeout, HTTP: hc}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	var err error
 	code := 1
 	switch cmd {
 	case "list", "status":
@@ -121,6 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = restart(c, rest, os.Stdin, stdout)
 	case "backup":
 		err = backup(c, rest, *asJSON, os.Stdin, stdout)
+	case "keys":
+		err = keys(c, rest, *asJSON, os.Stdin, stdout)
 	case "history":
 		err = history(c, *asJSON, stdout)
 	case "version":

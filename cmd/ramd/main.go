@@ -47,6 +47,7 @@ Usage:
   ramd health   [--config PATH | --url URL] [--json]
   ramd info     [--config PATH | --url URL] [--json]
   ramd config validate [--config PATH]
+  ramd keygen   print a new gossip encryption key ([mesh] encrypt_key, ramctl keys install)
   ramd demo     [--nodes N] [--dir DIR] [--pg-port P] [--api-port P] ...
   ramd sim run  [--nodes N] [--seeds N | --seed S --trace] [--scenario NAME] [--sync quorum]
   ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--json]
@@ -84,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConfig(rest, stdout)
 	case "demo":
 		err = cmdDemo(rest, stdout, stderr)
+	case "keygen":
+		err = cmdKeygen(rest, stdout)
 	case "sim":
 		// The simulator has its own flags and exit codes (0 clean,
 		// 1 invariant violated, 2 usage).

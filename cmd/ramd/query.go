@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -48,16 +49,30 @@ func localAPIURL(cfg *configs.Config) string {
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(cfg.API.Port))
 }
 
+// localHTTPClient reaches the local daemon's API: with TLS on, trusting
+// [api] ca_file and presenting the node's own certificate (accepted when
+// the API verifies clients), as the daemon does towards its peers.
+func localHTTPClient(cfg *configs.Config) (*http.Client, error) {
+	if !cfg.API.SSLEnabled {
+		return http.DefaultClient, nil
+	}
+	return apiclient.TLSFiles{CAFile: cfg.API.CAFile, CertFile: cfg.API.CertFile, KeyFile: cfg.API.KeyFile}.HTTPClient()
+}
+
 // get asks the local daemon (or --url) for path. A daemon that does not
 // answer is exitNotRunning.
 func (q queryFlags) get(path string) (apiclient.Response, error) {
 	url, token := *q.url, os.Getenv("RAMD_TOKEN")
+	var hc *http.Client
 	if url == "" {
 		cfg, err := loadConfig(*q.config)
 		if err != nil {
 			return apiclient.Response{}, err
 		}
 		url = localAPIURL(cfg)
+		if hc, err = localHTTPClient(cfg); err != nil {
+			return apiclient.Response{}, err
+		}
 		if token == "" {
 			// The local daemon's own token (the read token is enough).
 			if token = cfg.API.ReadToken; token == "" {
@@ -65,7 +80,7 @@ func (q queryFlags) get(path string) (apiclient.Response, error) {
 			}
 		}
 	}
-	c := apiclient.Client{URLs: []string{url}, Token: token, Timeout: *q.timeout}
+	c := apiclient.Client{URLs: []string{url}, Token: token, Timeout: *q.timeout, HTTP: hc}
 	r, err := c.Get(context.Background(), path)
 	if errors.Is(err, apiclient.ErrUnreachable) {
 		return r, exitError{exitNotRunning, fmt.Errorf("ramd is not reachable: %v", strings.TrimPrefix(err.Error(), apiclient.ErrUnreachable.Error()+": "))}

@@ -132,6 +132,10 @@ func startDetached(cfg *configs.Config, path, level string, out io.Writer) error
 	if level != "" {
 		args = append(args, "--log-level", level)
 	}
+	hc, err := localHTTPClient(cfg)
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -151,7 +155,7 @@ func startDetached(cfg *configs.Config, path, level string, out io.Writer) error
 			return nil
 		case <-time.After(100 * time.Millisecond):
 		}
-		if resp, err := http.Get(url); err == nil {
+		if resp, err := hc.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				fmt.Fprintf(out, "ramd started (pid %d); API %s; log %s\n", cmd.Process.Pid, localAPIURL(cfg), logPath)

@@ -58,8 +58,13 @@ func (s Status) Node(id int) (StatusNode, bool) {
 
 // Health is the data of GET /api/v1/cluster/health.
 type Health struct {
-	Status  string   `json:"status"`
-	Reasons []string `json:"reasons"`
+	Status           string   `json:"status"`
+	Reasons          []string `json:"reasons"`
+	SecurityFindings []struct {
+		NodeID  int    `json:"node_id"`
+		Check   string `json:"check"`
+		Message string `json:"message"`
+	} `json:"security_findings"`
 }
 
 // PrintStatus renders a cluster status as patronictl list does: a header
@@ -113,6 +118,9 @@ func PrintHealth(out io.Writer, h Health) {
 	fmt.Fprintf(out, "cluster is %s\n", h.Status)
 	for _, r := range h.Reasons {
 		fmt.Fprintf(out, "  - %s\n", r)
+	}
+	for _, f := range h.SecurityFindings {
+		fmt.Fprintf(out, "security (node %d, %s): %s\n", f.NodeID, f.Check, f.Message)
 	}
 }
 

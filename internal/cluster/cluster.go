@@ -9,6 +9,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -51,6 +52,11 @@ type Options struct {
 	// still distinct across nodes, so a port identifies a node. Default
 	// false: every node on 127.0.0.1.
 	Netns bool
+	// HTTP, when set, is the client Node.Client and Cluster.WaitFormed
+	// use, and APIURL says https: for clusters whose API serves TLS (the
+	// [api] TLS settings are for the caller to write into the config
+	// files). Default: plain HTTP with the default client.
+	HTTP *http.Client
 }
 
 // Node is one launched node.
@@ -338,6 +344,9 @@ func (n *Node) Wait(ctx context.Context) error {
 
 // APIURL is the node's REST base URL.
 func (n *Node) APIURL() string {
+	if n.c.opts.HTTP != nil {
+		return "https://" + net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort))
+	}
 	return "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(n.APIPort))
 }
 

@@ -14,7 +14,7 @@ type Status = apiclient.Status
 
 // Client returns an API client for this node.
 func (n *Node) Client() *apiclient.Client {
-	return &apiclient.Client{URLs: []string{n.APIURL()}, Token: n.c.Token, Timeout: 2 * time.Second}
+	return &apiclient.Client{URLs: []string{n.APIURL()}, Token: n.c.Token, Timeout: 2 * time.Second, HTTP: n.c.opts.HTTP}
 }
 
 // Status asks this node's API for the cluster status.
@@ -69,7 +69,7 @@ func (c *Cluster) Formed(ctx context.Context) (Status, bool, string) {
 	// The primary must also hold its lease: /primary answers 200 only then.
 	for _, n := range c.Nodes {
 		if n.ID == first.PrimaryNodeID {
-			if code := StatusCode(ctx, "GET", n.APIURL()+"/primary"); code != 200 {
+			if code := n.c.statusCode(ctx, "GET", n.APIURL()+"/primary"); code != 200 {
 				return first, false, fmt.Sprintf("%s's /primary answers %d (lease not held yet)", n.Name, code)
 			}
 		}
@@ -102,11 +102,26 @@ func (c *Cluster) WaitFormed(ctx context.Context) (Status, error) {
 
 // StatusCode returns the HTTP status of method url (0 when unreachable).
 func StatusCode(ctx context.Context, method, url string) int {
+	return statusCode(ctx, checkClient, method, url)
+}
+
+// statusCode is StatusCode with the cluster's client (Options.HTTP).
+func (c *Cluster) statusCode(ctx context.Context, method, url string) int {
+	hc := checkClient
+	if c.opts.HTTP != nil {
+		hc = c.opts.HTTP
+	}
+	return statusCode(ctx, hc, method, url)
+}
+
+func statusCode(ctx context.Context, hc *http.Client, method, url string) int {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return 0
 	}
-	resp, err := checkClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0
 	}
