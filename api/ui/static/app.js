@@ -407,8 +407,8 @@
     var items = [];
     (s.warnings || []).forEach(function (w) { items.push({ text: w, cls: 'bad' }); });
     if (h) {
-      (h.findings || []).forEach(function (f) {
-        items.push({ text: typeof f === 'string' ? f : (f.message || f.text || JSON.stringify(f)), cls: 'warn' });
+      (h.security_findings || []).forEach(function (f) {
+        items.push({ text: 'security (node ' + f.node_id + '): ' + f.message, cls: 'warn' });
       });
       (h.reasons || []).forEach(function (r) { items.push({ text: r, cls: h.status === 'failed' ? 'bad' : 'warn' }); });
     }
