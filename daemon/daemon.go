@@ -40,6 +40,15 @@ type Options struct {
 	ConfigPath string
 	// Level, when set, is the logger's level, which Reload changes.
 	Level *slog.LevelVar
+	// LogFile, when set, is the [logging] file, reopened by Reload (SIGHUP)
+	// for logrotate.
+	LogFile LogReopener
+}
+
+// LogReopener reopens the log file at its configured path.
+type LogReopener interface {
+	Reopen() error
+	Path() string
 }
 
 // Daemon is one running ramd node.
@@ -62,6 +71,7 @@ type Daemon struct {
 	// configPath and level serve Reload.
 	configPath string
 	level      *slog.LevelVar
+	logFile    LogReopener
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
@@ -131,7 +141,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.adminToken = tok
 	d.sources = opts.ConfigSources
-	d.configPath, d.level = opts.ConfigPath, opts.Level
+	d.configPath, d.level, d.logFile = opts.ConfigPath, opts.Level, opts.LogFile
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,
