@@ -166,6 +166,7 @@ func (d *Daemon) runBackup(info api.BackupInfo, src pg.Endpoint) {
 		d.log.Error("backup failed", "backup", info.Name, "error", err)
 	} else {
 		info.Status, info.Progress = "done", 100
+		d.metrics.SetLastBackup(time.Now())
 		d.log.Info("backup done", "backup", info.Name, "size_bytes", info.SizeBytes, "end_lsn", info.EndLSN,
 			"took", time.Since(began).Round(time.Millisecond).String())
 	}

@@ -303,6 +303,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(fdone)
 		d.failover.run(fctx)
 	}()
+	if d.metricsLn != nil {
+		go d.runVitals(d.bgCtx)
+	}
 	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID, "node", d.cfg.Cluster.NodeName,
 		"version", version.Version, "api_url", d.cfg.APIURL(), "mesh_addr", d.mesh.LocalAddr(),
 		"data_directory", d.cfg.Cluster.DataDirectory)

@@ -145,6 +145,16 @@ func (m *Metrics) VitalsFailed() {
 		return
 	}
 	m.vitals.errors.Inc()
+	m.ClearVitals()
+}
+
+// ClearVitals drops the snapshot without counting an error: PostgreSQL is
+// not running (on purpose or not; ramd_postgresql_up says so), so there is
+// nothing to collect.
+func (m *Metrics) ClearVitals() {
+	if m == nil {
+		return
+	}
 	m.vitals.mu.Lock()
 	m.vitals.vs = pg.VitalSigns{CollectedAt: m.vitals.vs.CollectedAt}
 	m.vitals.valid = false
