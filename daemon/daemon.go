@@ -75,7 +75,11 @@ type Daemon struct {
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
-	baseLog   *slog.Logger
+	baseLog *slog.Logger
+	// nodeLog is the logger with node=<this node> and no component, from
+	// which the election's, gate's and syncrep's loggers derive (slog
+	// would repeat a "component" key, not replace it).
+	nodeLog   *slog.Logger
 	reg       *prometheus.Registry
 	metrics   *metrics.Metrics
 	pg        *pg.Manager
@@ -112,6 +116,8 @@ type Daemon struct {
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
 	startFailed int
+	// lastRole is the local PostgreSQL's role last logged (statelog.go).
+	lastRole string
 }
 
 // New performs every check that can fail before the node joins anything:
@@ -132,7 +138,11 @@ func New(opts Options) (*Daemon, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
+	// The daemon's, the election's and PostgreSQL's lines name this node
+	// (mesh lines use "node" for the member they are about, and the API's
+	// and audit's lines are about requests).
+	nodeLog := log.With("node", cfg.Cluster.NodeName)
+	d := &Daemon{cfg: cfg, log: nodeLog.With("component", "daemon"), nodeLog: nodeLog, baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
 	d.gate.d = d
 	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
 	tok, err := cfg.API.AdminToken()
@@ -159,7 +169,7 @@ func New(opts Options) (*Daemon, error) {
 		HBANetworks:         cfg.PostgreSQL.HBANetworks,
 		RunAsUser:           cfg.PostgreSQL.RunAsUser,
 		ConnectTimeout:      cfg.PostgreSQL.ConnectTimeout.Duration,
-		Logger:              log.With("component", "pg"),
+		Logger:              nodeLog, // pg adds component=pg
 	})
 	if err != nil {
 		return nil, err
@@ -306,7 +316,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.metricsLn != nil {
 		go d.runVitals(d.bgCtx)
 	}
-	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID, "node", d.cfg.Cluster.NodeName,
+	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID,
 		"version", version.Version, "api_url", d.cfg.APIURL(), "mesh_addr", d.mesh.LocalAddr(),
 		"data_directory", d.cfg.Cluster.DataDirectory)
 
