@@ -366,7 +366,7 @@ type LoggingConfig struct {
 	// same keys, so `grep component=election` works). Default: "json".
 	Format string `toml:"format"`
 	// File is the log file, opened for appending (mode 0640). ramd
-	// reopens it on SIGHUP (and on POST /api/v1/config/reload), so
+	// reopens it on SIGHUP (and on POST /api/v1/node/reload), so
 	// logrotate can rename it and signal, without copytruncate's risk of
 	// losing the lines written during the copy. Empty logs to stderr
 	// (journald under systemd; "ramd start" without --foreground then
