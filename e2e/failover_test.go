@@ -150,7 +150,10 @@ func checkFailoverStory(t *testing.T, c *cluster.Cluster, old, newP *cluster.Nod
 	})
 	// The old primary, restarted, learns the new token, is told to
 	// follow, rewinds and becomes a replica.
-	checkStory(t, old.Name+" after its restart", readLog(t, old.LogPath, restartAt), old.Name, []step{
+	oldLines := readLog(t, old.LogPath, restartAt)
+	checkStateKeys(t, old.Name, oldLines, "primary changed", "desired role changed", "postgresql role changed",
+		"rejoining as a replica with pg_rewind", "re-pointing replica")
+	checkStory(t, old.Name+" after its restart", oldLines, old.Name, []step{
 		{"daemon", "ramd started", nil},
 		{"election", "desired role changed", map[string]string{"role": "replica", "token": tok, "primary": fmt.Sprint(newP.ID)}},
 		{"daemon", "rejoining as a replica with pg_rewind", nil},
