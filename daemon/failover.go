@@ -463,7 +463,11 @@ func (f *failoverLoop) act(a election.Action) {
 		f.stepDown(a)
 	case election.ActDemote, election.ActFollow:
 		if a.NewPrimary != 0 && a.NewPrimary != uint64(f.d.cfg.Cluster.NodeID) {
-			f.setWant(desired{role: wantReplica, token: a.Token, primaryID: int(a.NewPrimary), reason: a.Reason})
+			reason := a.Reason
+			if reason == "" {
+				reason = fmt.Sprintf("token %d names node %d as primary", a.Token, a.NewPrimary)
+			}
+			f.setWant(desired{role: wantReplica, token: a.Token, primaryID: int(a.NewPrimary), reason: reason})
 		}
 	}
 }
@@ -510,6 +514,12 @@ func (f *failoverLoop) deliver(to uint64, q chan []byte) {
 func (f *failoverLoop) setWant(w desired) {
 	f.mu.Lock()
 	changed := f.want.role != w.role || f.want.token != w.token || f.want.primaryID != w.primaryID
+	if !changed && w.reason == "" {
+		// A repeated instruction without a reason (a follow-up action)
+		// keeps the reason of the one that set it, which the role-change
+		// and rejoin log lines quote.
+		w.reason = f.want.reason
+	}
 	f.want = w
 	f.mu.Unlock()
 	if changed {

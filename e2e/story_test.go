@@ -102,8 +102,8 @@ func checkStory(t *testing.T, who string, lines []logLine, node string, steps []
 	}
 }
 
-// hasStateKeys reports the state-change lines among lines that lack the
-// node, token or reason keys.
+// checkStateKeys reports the state-change lines (by message) that lack
+// the node, token or reason keys, or have an empty node or reason.
 func checkStateKeys(t *testing.T, who string, lines []logLine, messages ...string) {
 	t.Helper()
 	for _, l := range lines {
@@ -115,6 +115,9 @@ func checkStateKeys(t *testing.T, who string, lines []logLine, messages ...strin
 				if _, ok := l[k]; !ok {
 					t.Errorf("%s: %q line without %s: %v", who, m, k, l)
 				}
+			}
+			if l.str("reason") == "" || l.str("node") == "" {
+				t.Errorf("%s: %q line with an empty reason or node: %v", who, m, l)
 			}
 		}
 	}
