@@ -24,6 +24,10 @@
 // HAProxy configurations work unchanged: 200 or 503, a small JSON status
 // body on GET, only the status line on HEAD and OPTIONS.
 //
+// /ui/ serves the read-only cluster page (package ui): static files,
+// open without a token because they hold no data; the page reads the data
+// through the read endpoints with the user's token.
+//
 // # Access and limits
 //
 // Tokens (AuthConfig) decide who may read and who may change; Limits add a

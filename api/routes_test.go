@@ -18,6 +18,12 @@ var publicRoutes = []string{
 	"/health", "/liveness", "/readiness", "/api/v1/health",
 }
 
+// staticRoutes serve the cluster page's embedded files (package ui),
+// which hold no cluster data: open to anyone, whatever the tokens. The
+// page reads the data through the guarded read routes with the user's
+// token. Adding a route here is a security decision too.
+var staticRoutes = []string{"/ui", "/ui/"}
+
 var everyMethod = []string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND"}
 
 type routeMethods struct {
@@ -65,7 +71,7 @@ func walkRoutes(t *testing.T) []routeMethods {
 	for _, r := range out {
 		tpls = append(tpls, r.template)
 	}
-	for _, want := range append(append([]string{}, publicRoutes...), "/api/v1/cluster/switchover", "/api/v1/cluster/failover",
+	for _, want := range append(append(append([]string{}, publicRoutes...), staticRoutes...), "/api/v1/cluster/switchover", "/api/v1/cluster/failover",
 		"/api/v1/cluster/maintenance", "/api/v1/cluster/nodes/{id}", "/api/v1/cluster/status") {
 		if !slices.Contains(tpls, want) {
 			t.Errorf("route %s not found by the walk (found %v)", want, tpls)
@@ -151,6 +157,12 @@ func TestRouteTable(t *testing.T) {
 				public := slices.Contains(publicRoutes, r.template)
 				for _, m := range r.methods {
 					checks := tc.read(public)
+					if slices.Contains(staticRoutes, r.template) {
+						if mutating(m) {
+							t.Errorf("%s %s: the page's files must be read-only", m, r.template)
+						}
+						checks = []check{{"", passes, "allowed"}, {wrong, passes, "allowed"}, {testReadToken, passes, "allowed"}, {testAdminToken, passes, "allowed"}}
+					}
 					if mutating(m) || slices.Contains(adminReads, r.template) {
 						checks = tc.mutating(public)
 					}

@@ -234,6 +234,7 @@ func (s *server) routes() http.Handler {
 		http.MethodGet: s.handleGetMaintenance, http.MethodPost: s.handleSetMaintenance})
 	s.backupRoutes(v1)
 	s.configRoutes(v1)
+	s.uiRoutes(r)
 
 	for _, c := range s.checks() {
 		s.check(r, c)

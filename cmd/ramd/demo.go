@@ -114,6 +114,9 @@ func printDemoTable(out io.Writer, c *cluster.Cluster, st cluster.Status) {
 	tw.Flush()
 	if primary != nil {
 		fmt.Fprintf(out, "\nConnect to the primary:\n  PGPASSWORD=%s psql -h 127.0.0.1 -p %d -U postgres postgres\n", c.Password, primary.PGPort)
+		// The token travels in the fragment, which the browser never
+		// sends; the page moves it into the tab's session storage.
+		fmt.Fprintf(out, "Live cluster page (any node's /ui/; this link carries the demo's token):\n  %s/ui/#token=%s\n", c.Nodes[0].APIURL(), c.Token)
 		fmt.Fprintf(out, "Cluster status from any node:\n  curl -s -H 'Authorization: Bearer %s' %s/api/v1/cluster/status\n", c.Token, c.Nodes[len(c.Nodes)-1].APIURL())
 		fmt.Fprintf(out, "Switch the primary over (the demo's admin token is %s):\n  ramctl --url %s --token %s switchover --force\n", c.Token, c.Nodes[len(c.Nodes)-1].APIURL(), c.Token)
 	}
