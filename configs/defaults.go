@@ -53,6 +53,7 @@ func Default() *Config {
 			PrometheusPort:    9090,
 			MetricsInterval:   Duration{15 * time.Second},
 		},
+		Logging: LoggingConfig{Format: "json"},
 		Failover: FailoverConfig{
 			LeaseTTL:             Duration{2 * time.Second},
 			LeaseRenewInterval:   Duration{500 * time.Millisecond},
@@ -82,7 +83,7 @@ func Default() *Config {
 //   - mesh.advertise_port: mesh.bind_port
 //
 // Relative paths (data, state, socket and bin directories, API cert, key
-// and token files, the audit log) are resolved against baseDir, itself resolved against the current
+// and token files, the audit log, the log file) are resolved against baseDir, itself resolved against the current
 // directory; "" means the current directory. Paths are cleaned. Parse calls
 // FillDerived with the directory of the configuration file; code that builds
 // a Config by hand calls it before Validate. It fails only when the current
@@ -106,7 +107,7 @@ func (c *Config) FillDerived(baseDir string) error {
 	// absolute, cleaned parents.
 	for _, p := range []*string{&cl.DataDirectory, &cl.StateDirectory, &pg.SocketDirectory,
 		&pg.BinDirectory, &c.API.CertFile, &c.API.KeyFile, &c.API.AuthTokenFile, &c.Security.AuditLog, &c.Backup.Directory,
-		&c.API.ClientCAFile, &c.API.CAFile, &c.Mesh.EncryptKeyFile} {
+		&c.API.ClientCAFile, &c.API.CAFile, &c.Mesh.EncryptKeyFile, &c.Logging.File} {
 		if err := absPath(p, baseDir); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ type Config struct {
 	Security   SecurityConfig   `toml:"security"`
 	Failover   FailoverConfig   `toml:"failover"`
 	Backup     BackupConfig     `toml:"backup"`
+	Logging    LoggingConfig    `toml:"logging"`
 }
 
 // BackupConfig configures base backups (POST /api/v1/backup/create).
@@ -386,4 +387,25 @@ type FailoverConfig struct {
 	// most advanced reported replica is not promoted. 0 disables the check.
 	// Default: 1048576 (1 MiB), as Patroni.
 	MaximumLagOnFailover int `toml:"maximum_lag_on_failover"`
+}
+
+// LoggingConfig says how the daemon writes its log. The level is
+// [cluster] log_level (kept there for compatibility with the original
+// RAMD configuration). Every line carries timestamp, level, component and
+// message; state changes (role, token, lease, members, promotion, rewind,
+// base backup) are one info line each with the node, token and reason.
+type LoggingConfig struct {
+	// Format is "json" (one JSON object per line: for log shippers and
+	// jq) or "text" (key=value pairs, easier to read on a terminal; the
+	// same keys, so `grep component=election` works). Default: "json".
+	Format string `toml:"format"`
+	// File is the log file, opened for appending (mode 0640). ramd
+	// reopens it on SIGHUP (and on POST /api/v1/node/reload), so
+	// logrotate can rename it and signal, without copytruncate's risk of
+	// losing the lines written during the copy. Empty logs to stderr
+	// (journald under systemd; "ramd start" without --foreground then
+	// redirects stderr to <state_directory>/ramd.log, which is not
+	// reopened). A relative path is relative to the directory of the
+	// configuration file. Default: "" (stderr).
+	File string `toml:"file"`
 }

@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	c.validateSecurity(&p)
 	c.validateFailover(&p)
 	c.validateBackup(&p)
+	c.validateLogging(&p)
 	c.validatePortConflicts(&p)
 	return errors.Join(p...)
 }
@@ -263,6 +264,13 @@ func (c *Config) validateMonitoring(p *problems) {
 	if m.MetricsInterval.Duration < time.Second {
 		p.add("monitoring.metrics_interval", "%v: must be at least 1s", m.MetricsInterval)
 	}
+}
+
+func (c *Config) validateLogging(p *problems) {
+	if f := c.Logging.Format; f != "json" && f != "text" {
+		p.add("logging.format", "%q: must be json or text", f)
+	}
+	checkOptionalPath(p, "logging.file", c.Logging.File)
 }
 
 func (c *Config) validateSecurity(p *problems) {

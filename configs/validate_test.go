@@ -151,6 +151,8 @@ func TestValidateRules(t *testing.T) {
 
 		{"prometheus_port", func(c *Config) { c.Monitoring.PrometheusPort = 0 }, "monitoring.prometheus_port"},
 		{"metrics_interval", func(c *Config) { c.Monitoring.MetricsInterval = ms(999) }, "monitoring.metrics_interval"},
+		{"log format", func(c *Config) { c.Logging.Format = "xml" }, "logging.format"},
+		{"log file relative", func(c *Config) { c.Logging.File = "ramd.log" }, "logging.file"},
 
 		{"rate_limit", func(c *Config) { c.Security.RateLimit = -1 }, "security.rate_limit"},
 		{"max_connections", func(c *Config) { c.Security.MaxConnections = -1 }, "security.max_connections"},

@@ -166,6 +166,7 @@ func (d *Daemon) runBackup(info api.BackupInfo, src pg.Endpoint) {
 		d.log.Error("backup failed", "backup", info.Name, "error", err)
 	} else {
 		info.Status, info.Progress = "done", 100
+		d.metrics.SetLastBackup(time.Now())
 		d.log.Info("backup done", "backup", info.Name, "size_bytes", info.SizeBytes, "end_lsn", info.EndLSN,
 			"took", time.Since(began).Round(time.Millisecond).String())
 	}
@@ -507,6 +508,9 @@ func (d *Daemon) runRestore(info api.RestoreInfo, total int64) {
 	d.backups.mu.Unlock()
 }
 
+// restoreLogInterval is how often a running restore logs its progress.
+const restoreLogInterval = 10 * time.Second
+
 func (d *Daemon) restore(ctx context.Context, info api.RestoreInfo, total int64) error {
 	// A restored copy holds the primary's history up to where the backup
 	// ended: its position is unknown until it streams (as a clone).
@@ -538,9 +542,18 @@ func (d *Daemon) restore(ctx context.Context, info api.RestoreInfo, total int64)
 		return err
 	}
 	d.setRestore(func(r *api.RestoreInfo) { r.Phase = "stopping PostgreSQL and copying the backup" })
+	// The log shows the copy moving every restoreLogInterval (the API's
+	// restore status has the live figure).
+	lastLog := time.Now()
 	moved, err := d.pg.RestoreFrom(ctx, rd, src, pg.SlotName(d.cfg.Cluster.NodeName), d.cfg.Cluster.NodeName, func(n int64) {
+		pct := 0.0
 		if total > 0 {
-			d.setRestore(func(r *api.RestoreInfo) { r.Progress = min(99, float64(n)*100/float64(total)) })
+			pct = min(99, float64(n)*100/float64(total))
+			d.setRestore(func(r *api.RestoreInfo) { r.Progress = pct })
+		}
+		if time.Since(lastLog) >= restoreLogInterval {
+			lastLog = time.Now()
+			d.log.Info("restore progress", "backup", info.BackupName, "done_bytes", n, "total_bytes", total, "percent", float64(int(pct*10))/10)
 		}
 	})
 	d.setRestore(func(r *api.RestoreInfo) { r.MovedAside = moved })

@@ -42,6 +42,15 @@ type Options struct {
 	ConfigPath string
 	// Level, when set, is the logger's level, which Reload changes.
 	Level *slog.LevelVar
+	// LogFile, when set, is the [logging] file, reopened by Reload (SIGHUP)
+	// for logrotate.
+	LogFile LogReopener
+}
+
+// LogReopener reopens the log file at its configured path.
+type LogReopener interface {
+	Reopen() error
+	Path() string
 }
 
 // Daemon is one running ramd node.
@@ -64,10 +73,15 @@ type Daemon struct {
 	// configPath and level serve Reload.
 	configPath string
 	level      *slog.LevelVar
+	logFile    LogReopener
 	log        *slog.Logger
 	// baseLog is the logger without the daemon's component attribute, for
 	// the API's and the audit's own.
 	baseLog *slog.Logger
+	// nodeLog is the logger with node=<this node> and no component, from
+	// which the election's, gate's and syncrep's loggers derive (slog
+	// would repeat a "component" key, not replace it).
+	nodeLog *slog.Logger
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	pg      *pg.Manager
@@ -108,6 +122,8 @@ type Daemon struct {
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
 	startFailed int
+	// lastRole is the local PostgreSQL's role last logged (statelog.go).
+	lastRole string
 }
 
 // New performs every check that can fail before the node joins anything:
@@ -128,7 +144,11 @@ func New(opts Options) (*Daemon, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	d := &Daemon{cfg: cfg, log: log.With("component", "daemon"), baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
+	// The daemon's, the election's and PostgreSQL's lines name this node
+	// (mesh lines use "node" for the member they are about, and the API's
+	// and audit's lines are about requests).
+	nodeLog := log.With("node", cfg.Cluster.NodeName)
+	d := &Daemon{cfg: cfg, log: nodeLog.With("component", "daemon"), nodeLog: nodeLog, baseLog: log, reg: reg, startedAt: time.Now(), stopMode: pg.StopFast}
 	d.gate.d = d
 	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
 	tok, err := cfg.API.AdminToken()
@@ -137,7 +157,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.adminToken = tok
 	d.sources = opts.ConfigSources
-	d.configPath, d.level = opts.ConfigPath, opts.Level
+	d.configPath, d.level, d.logFile = opts.ConfigPath, opts.Level, opts.LogFile
 
 	pgm, err := pg.New(pg.Config{
 		BinDir:              cfg.PostgreSQL.BinDirectory,
@@ -155,7 +175,7 @@ func New(opts Options) (*Daemon, error) {
 		HBANetworks:         cfg.PostgreSQL.HBANetworks,
 		RunAsUser:           cfg.PostgreSQL.RunAsUser,
 		ConnectTimeout:      cfg.PostgreSQL.ConnectTimeout.Duration,
-		Logger:              log.With("component", "pg"),
+		Logger:              nodeLog, // pg adds component=pg
 	})
 	if err != nil {
 		return nil, err
@@ -310,7 +330,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(fdone)
 		d.failover.run(fctx)
 	}()
-	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID, "node", d.cfg.Cluster.NodeName,
+	if d.metricsLn != nil {
+		go d.runVitals(d.bgCtx)
+	}
+	d.log.Info("ramd started", "node_id", d.cfg.Cluster.NodeID,
 		"version", version.Version, "api_url", d.cfg.APIURL(), "mesh_addr", d.mesh.LocalAddr(),
 		"data_directory", d.cfg.Cluster.DataDirectory)
 

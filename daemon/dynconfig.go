@@ -165,12 +165,14 @@ func (d *Daemon) PatchClusterConfig(ctx context.Context, changes map[string]*str
 	return d.ClusterConfig(ctx)
 }
 
-// Reload implements api.ConfigOperator (and SIGHUP): re-read the
+// Reload implements api.ConfigOperator (and SIGHUP): reopen the log file
+// (for logrotate, even when the configuration turns out invalid), re-read the
 // configuration file and environment, refuse an invalid one without
 // changing anything, apply what can change while running (log_level,
 // postgresql.parameters) and list the other changed keys as needing a
 // daemon restart.
 func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
+	d.reopenLog()
 	if d.configPath == "" {
 		return api.ReloadResult{}, &api.OpError{Status: http.StatusNotImplemented, Message: "this daemon was not started from a configuration file"}
 	}
@@ -248,4 +250,18 @@ func (d *Daemon) RestartPostgres(ctx context.Context, allowPrimary bool) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// reopenLog reopens [logging] file at its path, so that after logrotate
+// renamed it new lines go to a new file. The first line in the new file
+// says so; a failure is logged into the old one, which stays in use.
+func (d *Daemon) reopenLog() {
+	if d.logFile == nil {
+		return
+	}
+	if err := d.logFile.Reopen(); err != nil {
+		d.log.Error("reopening the log file failed; still writing to the previous one", "path", d.logFile.Path(), "error", err)
+		return
+	}
+	d.log.Info("log file reopened", "path", d.logFile.Path())
 }

@@ -104,10 +104,12 @@ type failoverLoop struct {
 	syncReason   string
 	// standbyPos is the highest standby position reported (see localFrom).
 	standbyPos election.Position
+	// story is what statelog.go last logged.
+	story storyState
 }
 
 func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
-	st, err := storage.Open(storage.Options{Dir: d.cfg.Cluster.StateDirectory, Logger: d.log.With("component", "election")})
+	st, err := storage.Open(storage.Options{Dir: d.cfg.Cluster.StateDirectory, Logger: d.nodeLog.With("component", "election")})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func newFailoverLoop(d *Daemon) (*failoverLoop, error) {
 		return nil, fmt.Errorf("daemon: [failover]: %w", err)
 	}
 	f := &failoverLoop{
-		d: d, log: d.log.With("component", "election"), store: st, det: det, lease: lease,
+		d: d, log: d.nodeLog.With("component", "election"), store: st, det: det, lease: lease,
 		inbox: make(chan election.Message, 1024), start: time.Now(), queues: map[uint64]chan []byte{},
 		wantChanged: make(chan struct{}, 1), calls: make(chan func(), 16),
 	}
@@ -217,6 +219,7 @@ func (f *failoverLoop) tick() {
 	f.node.SetLocal(f.local())
 	st := f.node.State()
 	members := f.d.mesh.Members()
+	f.logCoordinator(st)
 	if f.node.IsLeader() {
 		f.lead(st, members)
 	}
@@ -414,10 +417,11 @@ func (f *failoverLoop) handleReady(ctx context.Context) {
 			f.act(a)
 		}
 		for _, e := range rd.Events {
-			f.log.Info(e.Kind, "reason", e.Reason, "node_id", f.d.cfg.Cluster.NodeID)
+			f.log.Info(e.Kind, "token", f.node.State().Token, "reason", e.Reason, "node_id", f.d.cfg.Cluster.NodeID)
 		}
 		if rd.State != nil {
-			f.log.Info("cluster state applied", "primary", rd.State.Primary, "token", rd.State.Token, "voters", rd.State.Voters, "maintenance", rd.State.Maintenance)
+			f.log.Debug("cluster state applied", "primary", rd.State.Primary, "token", rd.State.Token, "voters", rd.State.Voters, "maintenance", rd.State.Maintenance)
+			f.logApplied(*rd.State)
 			// At once, not at the next tick: the failover duration ends
 			// when the promotion applies.
 			f.updateMetrics(*rd.State, f.leaseEnd(), f.node.FailoverPhase())
@@ -459,7 +463,11 @@ func (f *failoverLoop) act(a election.Action) {
 		f.stepDown(a)
 	case election.ActDemote, election.ActFollow:
 		if a.NewPrimary != 0 && a.NewPrimary != uint64(f.d.cfg.Cluster.NodeID) {
-			f.setWant(desired{role: wantReplica, token: a.Token, primaryID: int(a.NewPrimary), reason: a.Reason})
+			reason := a.Reason
+			if reason == "" {
+				reason = fmt.Sprintf("token %d names node %d as primary", a.Token, a.NewPrimary)
+			}
+			f.setWant(desired{role: wantReplica, token: a.Token, primaryID: int(a.NewPrimary), reason: reason})
 		}
 	}
 }
@@ -506,6 +514,12 @@ func (f *failoverLoop) deliver(to uint64, q chan []byte) {
 func (f *failoverLoop) setWant(w desired) {
 	f.mu.Lock()
 	changed := f.want.role != w.role || f.want.token != w.token || f.want.primaryID != w.primaryID
+	if !changed && w.reason == "" {
+		// A repeated instruction without a reason (a follow-up action)
+		// keeps the reason of the one that set it, which the role-change
+		// and rejoin log lines quote.
+		w.reason = f.want.reason
+	}
 	f.want = w
 	f.mu.Unlock()
 	if changed {

@@ -64,7 +64,7 @@ func (r *gateRunner) update(h pg.Health) {
 		var sr *syncRep
 		var ceiling func(gate.LSN) gate.LSN
 		if wantSync {
-			sr = newSyncRep(r.d.log.With("component", "syncrep"), r.d.pg.ConnString())
+			sr = newSyncRep(r.d.nodeLog.With("component", "syncrep"), r.d.pg.ConnString())
 			ceiling = sr.ceiling
 		}
 		g, err := gate.New(gate.Config{
@@ -78,7 +78,7 @@ func (r *gateRunner) update(h pg.Health) {
 			// idle primary; 100 ms delays a held commit by at most that
 			// after the lease returns.
 			StatusInterval: 100 * time.Millisecond,
-			Logger:         r.d.log.With("component", "gate"),
+			Logger:         r.d.nodeLog.With("component", "gate"),
 		})
 		if err != nil {
 			r.d.log.Error("cannot create the lease gate", "error", err)

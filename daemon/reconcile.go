@@ -64,7 +64,7 @@ func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
 				d.log.Error("promotion failed; will retry", "error", err)
 				return
 			}
-			d.log.Info("promoted", "token", w.token, "took", time.Since(began).String())
+			d.log.Info("promoted", "token", w.token, "reason", w.reason, "took", time.Since(began).String())
 			// Start the lease gate now rather than at the next health
 			// check: commits on the new primary wait for it.
 			if d.cfg.Failover.Fencing == "lease" {
@@ -117,7 +117,7 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 		if h.Streaming && h.UpstreamHost != "" && h.UpstreamPort != 0 && h.UpstreamPort == src.Port {
 			return
 		}
-		d.log.Info("re-pointing replica", "primary", w.primaryID, "upstream", src.String())
+		d.log.Info("re-pointing replica", "primary", w.primaryID, "upstream", src.String(), "token", w.token, "reason", w.reason)
 		if err := d.pg.SetPrimary(ctx, src, slot, app); err != nil {
 			d.log.Error("re-pointing failed; will retry", "error", err)
 		}
@@ -144,7 +144,7 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			d.log.Error("recording the writer token failed; will retry", "error", err)
 			return
 		}
-		d.log.Info("rejoining as a replica with pg_rewind", "primary", w.primaryID, "source", src.String())
+		d.log.Info("rejoining as a replica with pg_rewind", "primary", w.primaryID, "source", src.String(), "token", w.token, "reason", w.reason)
 		began := time.Now()
 		if err := d.pg.Rewind(ctx, src, slot, app); err != nil {
 			d.log.Error("pg_rewind failed; re-cloning (the old data directory is moved aside)", "error", err)
@@ -153,7 +153,7 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			}
 			return
 		}
-		d.log.Info("rewound and following", "primary", w.primaryID, "took", time.Since(began).String())
+		d.log.Info("rewound and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
 	}
 }
 

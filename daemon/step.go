@@ -31,6 +31,7 @@ func (d *Daemon) step(ctx context.Context) error {
 	h := d.check(ctx)
 	d.observeWriterToken(h)
 	d.publish(h)
+	d.logRole(h)
 	d.metrics.UpdateCluster(d.cfg.Cluster.NodeID, d.mesh.Members(), h)
 	if d.cfg.Failover.Fencing == "lease" {
 		d.gate.update(h)

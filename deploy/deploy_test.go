@@ -121,7 +121,9 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	// The overview covers what the issue asks for.
-	for _, want := range []string{"ramd_node_role", "ramd_fencing_token", "ramd_failovers_total", "ramd_postgresql_standby_lag_bytes", "ramd_api_requests_total", "ramd_api_request_duration_seconds_bucket", "ramd_mesh_members"} {
+	for _, want := range []string{"ramd_node_role", "ramd_fencing_token", "ramd_failovers_total", "ramd_postgresql_standby_lag_bytes", "ramd_api_requests_total", "ramd_api_request_duration_seconds_bucket", "ramd_mesh_members",
+		"ramd_postgresql_connections", "ramd_postgresql_transactions_committed_total", "ramd_postgresql_blocks_hit_total",
+		"ramd_postgresql_wal_written_bytes_total", "ramd_postgresql_replication_slot_retained_bytes"} {
 		if !used[want] {
 			t.Errorf("dashboard does not show %s", want)
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -85,6 +86,7 @@ func TestFailoverKillPrimary(t *testing.T) {
 
 	// The old node comes back and rejoins as a replica by itself.
 	old.StopPostgres()
+	restartAt := fileSize(old.LogPath)
 	if err := old.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +111,64 @@ func TestFailoverKillPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d writes acknowledged, %d lost (asynchronous mode)", acked, lost)
+	checkFailoverStory(t, c, old, newP, after.FencingToken, restartAt)
+}
+
+// checkFailoverStory reads the nodes' logs of TestFailoverKillPrimary and
+// requires the state changes of the failover to be there, in order, one
+// info line each with node, token and reason.
+func checkFailoverStory(t *testing.T, c *cluster.Cluster, old, newP *cluster.Node, token uint64, restartAt int64) {
+	t.Helper()
+	tok := fmt.Sprint(token)
+	// Some survivor, as coordinator, ran the failover.
+	coordinated := false
+	for _, n := range c.Nodes {
+		if n == old {
+			continue
+		}
+		lines := readLog(t, n.LogPath, 0)
+		checkStateKeys(t, n.Name, lines, "primary changed", "desired role changed", "postgresql role changed",
+			"became the coordinator", "no longer the coordinator", "failover", "failover-done", "lease-acquired", "lease-lost")
+		for _, l := range lines {
+			if (step{"election", "failover-done", map[string]string{"reason": fmt.Sprintf("~primary %d", newP.ID)}}).match(l) {
+				coordinated = true
+			}
+		}
+		// Every survivor applied the new primary under the new token.
+		checkStory(t, n.Name, lines, n.Name, []step{
+			{"election", "primary changed", map[string]string{"token": tok, "primary": fmt.Sprint(newP.ID), "previous_primary": fmt.Sprint(old.ID)}},
+		})
+	}
+	if !coordinated {
+		t.Errorf("no survivor logged failover-done naming primary %d", newP.ID)
+	}
+	checkStory(t, newP.Name, readLog(t, newP.LogPath, 0), newP.Name, []step{
+		{"election", "desired role changed", map[string]string{"role": "primary", "token": tok}},
+		{"daemon", "promoting PostgreSQL", map[string]string{"token": tok}},
+		{"pg", "postgresql promoted", nil},
+		{"daemon", "postgresql role changed", map[string]string{"from": "replica", "to": "primary", "token": tok}},
+	})
+	// The old primary, restarted, learns the new token, is told to
+	// follow, rewinds and becomes a replica.
+	oldLines := readLog(t, old.LogPath, restartAt)
+	checkStateKeys(t, old.Name, oldLines, "primary changed", "desired role changed", "postgresql role changed",
+		"rejoining as a replica with pg_rewind", "re-pointing replica")
+	checkStory(t, old.Name+" after its restart", oldLines, old.Name, []step{
+		{"daemon", "ramd started", nil},
+		{"election", "desired role changed", map[string]string{"role": "replica", "token": tok, "primary": fmt.Sprint(newP.ID)}},
+		{"daemon", "rejoining as a replica with pg_rewind", nil},
+		{"pg", "pg_rewind started", nil},
+		{"pg", "pg_rewind finished", nil},
+		{"daemon", "postgresql role changed", map[string]string{"to": "replica", "token": tok}},
+	})
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 // TestPostgresCrashRestartsInPlace: kill -9 only the primary's

@@ -25,6 +25,7 @@ type gossiper interface {
 	UpdateNode(timeout time.Duration) error
 	Leave(timeout time.Duration) error
 	Shutdown() error
+	GetHealthScore() int
 }
 
 // metaUpdateTimeout bounds how long re-advertising node metadata waits
@@ -279,6 +280,11 @@ func (m *Mesh) notify() {
 // LocalAddr is the host:port this node advertises (with BindPort 0, the
 // port actually bound).
 func (m *Mesh) LocalAddr() string { return m.localAddr }
+
+// HealthScore is memberlist's awareness score for this node (Lifeguard):
+// 0 when healthy, higher when this node itself missed acks or refuted
+// suspicions, i.e. its own view of the others is less reliable.
+func (m *Mesh) HealthScore() int { return m.ml.GetHealthScore() }
 
 // Leave announces a graceful departure so peers mark this node Left at
 // once rather than Dead after the failure timeout: a leave notice goes to

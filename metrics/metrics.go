@@ -47,6 +47,13 @@ type Metrics struct {
 	failoverDuration prometheus.Histogram
 	leaseRemaining   prometheus.GaugeFunc
 
+	// Added for incidents: memberlist's health, per-standby lag in
+	// seconds, the last backup, and PostgreSQL's vital signs (postgres.go).
+	meshHealth        prometheus.Gauge
+	standbyLagSeconds *prometheus.GaugeVec
+	lastBackup        prometheus.Gauge
+	vitals            *vitals
+
 	// all lists every collector New registered (Names reads their
 	// descriptions).
 	all []prometheus.Collector
@@ -174,6 +181,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "ramd_lease_remaining_seconds",
 		Help: "On the primary: seconds left on its quorum-granted lease; 0 on other nodes.",
 	}, m.leaseLeft)
+	m.meshHealth = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_mesh_health_score",
+		Help: "memberlist's awareness score for this node: 0 is healthy; higher means this node itself is slow to process gossip (CPU starvation, network trouble), so its own failure verdicts are less trustworthy.",
+	})
+	m.standbyLagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ramd_postgresql_standby_lag_seconds",
+		Help: "On the primary: each connected standby's replay lag in seconds (pg_stat_replication.replay_lag; one series per standby application_name, none elsewhere).",
+	}, []string{"standby"})
+	m.lastBackup = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_backup_last_success_timestamp_seconds",
+		Help: "When the newest successful base backup this node holds finished (Unix time; 0: none).",
+	})
+	m.vitals = newVitals()
 	m.now = time.Now
 	m.all = []prometheus.Collector{
 		m.requests, m.duration, m.apiErrors,
@@ -182,6 +202,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.leaderChanges, m.fencingToken, m.coordinator, m.maintenance,
 		m.failovers, m.failoverDuration, m.leaseRemaining,
 		m.buildInfo,
+		m.meshHealth, m.standbyLagSeconds, m.lastBackup, m.vitals,
 	}
 	reg.MustRegister(m.all...)
 	for _, c := range FailoverReasons {
@@ -312,10 +333,12 @@ func (m *Metrics) UpdateCluster(self int, members []mesh.Member, local pg.Health
 	// now: a standby that disconnected loses its series rather than keep a
 	// stale value (the mesh and role metrics say where it went).
 	m.standbyLag.Reset()
+	m.standbyLagSeconds.Reset()
 	if role == mesh.RolePrimary {
 		for _, sb := range local.Standbys {
 			if sb.ApplicationName != "" {
 				m.standbyLag.WithLabelValues(sb.ApplicationName).Set(float64(sb.ReplayLagBytes))
+				m.standbyLagSeconds.WithLabelValues(sb.ApplicationName).Set(sb.ReplayLagSeconds)
 			}
 		}
 	}
@@ -425,6 +448,27 @@ func (m *Metrics) UpdateElection(e Election) {
 	if e.FailingOver && m.failoverStart.IsZero() {
 		m.failoverStart, m.failoverToken = now, e.Token
 	}
+}
+
+// SetMeshHealth publishes memberlist's awareness score (0: healthy).
+func (m *Metrics) SetMeshHealth(score int) {
+	if m == nil {
+		return
+	}
+	m.meshHealth.Set(float64(score))
+}
+
+// SetLastBackup publishes the finish time of the newest successful backup
+// (zero: none).
+func (m *Metrics) SetLastBackup(t time.Time) {
+	if m == nil {
+		return
+	}
+	if t.IsZero() {
+		m.lastBackup.Set(0)
+		return
+	}
+	m.lastBackup.Set(float64(t.UnixNano()) / 1e9)
 }
 
 // leaseLeft is ramd_lease_remaining_seconds, computed at scrape time.

@@ -2,7 +2,6 @@ package pg
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -71,37 +70,17 @@ func (m *Manager) BaseBackup(ctx context.Context, src Endpoint, target, label st
 	if m.cfg.SSLMode != "" {
 		env = append(env, "PGSSLMODE="+m.cfg.SSLMode)
 	}
-	cmd := m.user.command(ctx, filepath.Join(m.cfg.BinDir, "pg_basebackup"), args, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return fmt.Errorf("pg: backup: %w", err)
-	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
 	m.log.Info("base backup started", "source", src.String(), "target", target)
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pg: backup: pg_basebackup: %w", err)
-	}
-	sc := bufio.NewScanner(stderr)
-	sc.Split(scanCRLF)
-	for sc.Scan() {
-		line := sc.Text()
-		if mm := progressRe.FindStringSubmatch(line); mm != nil {
-			done, _ := strconv.ParseInt(mm[1], 10, 64)
-			total, _ := strconv.ParseInt(mm[2], 10, 64)
-			if progress != nil {
-				progress(done, total)
-			}
-			continue
+	plog := newProgressLog(m.log, "base backup", "source", src.String(), "target", target)
+	report := func(done, total int64) {
+		plog.report(done, total)
+		if progress != nil {
+			progress(done, total)
 		}
-		out.WriteString(line + "\n")
 	}
-	if err := cmd.Wait(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = fmt.Errorf("%w (%w)", err, ctxErr)
-		}
-		return fmt.Errorf("pg: backup: pg_basebackup: %w: %s", err, tail(out.String(), 8))
+	if _, err := m.runProgress(ctx, "backup: pg_basebackup", "pg_basebackup", args, report, env...); err != nil {
+		return err
 	}
 	m.log.Info("base backup finished", "source", src.String(), "target", target, "duration", time.Since(t0).Round(time.Millisecond).String())
 	return nil

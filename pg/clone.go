@@ -62,7 +62,7 @@ func (m *Manager) cloneFrom(ctx context.Context, src Endpoint, slot, appName str
 // --no-clean keeps a partial copy for us to move aside.
 func (m *Manager) basebackup(ctx context.Context, src Endpoint, slot, appName string) error {
 	args := []string{"-h", src.Host, "-p", strconv.Itoa(src.Port), "-U", m.cfg.ReplicationUser,
-		"-D", m.cfg.DataDir, "-X", "stream", "-S", slot, "-R", "--checkpoint=fast", "--no-clean", "-w"}
+		"-D", m.cfg.DataDir, "-X", "stream", "-S", slot, "-R", "--checkpoint=fast", "--no-clean", "-w", "-P"}
 	env := []string{
 		"PGPASSWORD=" + m.cfg.ReplicationPassword,
 		"PGAPPNAME=" + appName,
@@ -73,7 +73,8 @@ func (m *Manager) basebackup(ctx context.Context, src Endpoint, slot, appName st
 	}
 	m.log.Info("basebackup started", "source", src.String(), "slot", slot, "data_dir", m.cfg.DataDir)
 	t0 := time.Now()
-	if _, err := m.run(ctx, "pg_basebackup", "pg_basebackup", args, env...); err != nil {
+	plog := newProgressLog(m.log, "basebackup", "source", src.String())
+	if _, err := m.runProgress(ctx, "pg_basebackup", "pg_basebackup", args, plog.report, env...); err != nil {
 		return err
 	}
 	m.log.Info("basebackup finished", "source", src.String(), "duration", time.Since(t0).Round(time.Millisecond).String())

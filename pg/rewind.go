@@ -175,7 +175,8 @@ func (m *Manager) pgRewind(ctx context.Context, src Endpoint) error {
 	args := []string{"--target-pgdata", m.cfg.DataDir, "--source-server", strings.Join(ci, " "), "--progress"}
 	m.log.Info("pg_rewind started", "source", src.String(), "data_dir", m.cfg.DataDir)
 	t0 := time.Now()
-	out, err := m.run(ctx, "rewind: pg_rewind", "pg_rewind", args, "PGPASSWORD="+m.cfg.SuperuserPassword)
+	plog := newProgressLog(m.log, "pg_rewind", "source", src.String())
+	out, err := m.runProgress(ctx, "rewind: pg_rewind", "pg_rewind", args, plog.report, "PGPASSWORD="+m.cfg.SuperuserPassword)
 	if err != nil {
 		if strings.Contains(out, "could not find previous WAL record") {
 			m.log.Warn("pg_rewind lacks the WAL since the divergence; reclone needed")

@@ -59,7 +59,19 @@ func runForeground(cfg *configs.Config, sources map[string]string, path string, 
 	}
 	level := new(slog.LevelVar)
 	level.Set(lvl)
-	logger := logging.New(stderr, level)
+	out := stderr
+	var logFile *logging.File
+	if cfg.Logging.File != "" {
+		if logFile, err = logging.OpenFile(cfg.Logging.File); err != nil {
+			return err
+		}
+		defer logFile.Close()
+		out = logFile
+	}
+	logger, err := logging.NewFormat(out, cfg.Logging.Format, level)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Cluster.StateDirectory, 0o755); err != nil {
 		return fmt.Errorf("cluster.state_directory: %w", err)
 	}
@@ -71,7 +83,7 @@ func runForeground(cfg *configs.Config, sources map[string]string, path string, 
 	if err != nil {
 		return err
 	}
-	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, ConfigSources: sources, ConfigPath: abs, Level: level})
+	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, ConfigSources: sources, ConfigPath: abs, Level: level, LogFile: reopener(logFile)})
 	if err != nil {
 		return err
 	}
@@ -260,4 +272,13 @@ func runningPID(path string) (int, bool) {
 		return 0, false
 	}
 	return pid, true
+}
+
+// reopener returns f as the daemon's log reopener, or nil when logging
+// goes to stderr (a nil *logging.File in the interface would not be nil).
+func reopener(f *logging.File) daemon.LogReopener {
+	if f == nil {
+		return nil
+	}
+	return f
 }
