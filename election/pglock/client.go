@@ -25,6 +25,10 @@ type Config struct {
 	DSN string
 	// Cluster names the row (and derives the advisory lock key).
 	Cluster string
+	// NodeID is this daemon's node id: the lock session's
+	// application_name is "ramd-coordinator-<NodeID>", so every node can
+	// tell who coordinates.
+	NodeID uint64
 	// TTL is the primary lease on the server's clock: a renewal sets
 	// lease_until = now() + TTL.
 	TTL time.Duration
@@ -134,6 +138,9 @@ func (c *Client) connect(ctx context.Context, lockSession bool) (*pgx.Conn, erro
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	secs := func(d time.Duration) string { return strconv.FormatInt(max(int64(d/time.Second), 1), 10) }
 	pc.RuntimeParams["application_name"] = "ramd-coordination"
+	if lockSession {
+		pc.RuntimeParams["application_name"] = "ramd-coordinator-" + strconv.FormatUint(c.cfg.NodeID, 10)
+	}
 	pc.RuntimeParams["tcp_keepalives_idle"] = secs(idle)
 	pc.RuntimeParams["tcp_keepalives_interval"] = secs(idle)
 	pc.RuntimeParams["tcp_keepalives_count"] = strconv.Itoa(count)

@@ -16,9 +16,9 @@ import (
 
 const ttl = time.Second
 
-func open(t *testing.T, dsn, cluster string, session time.Duration) *pglock.Client {
+func open(t *testing.T, dsn, cluster string, id uint64, session time.Duration) *pglock.Client {
 	t.Helper()
-	c, err := pglock.Open(context.Background(), pglock.Config{DSN: dsn, Cluster: cluster, TTL: ttl, SessionTimeout: session})
+	c, err := pglock.Open(context.Background(), pglock.Config{DSN: dsn, Cluster: cluster, NodeID: id, TTL: ttl, SessionTimeout: session})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -55,8 +55,8 @@ func waitExpired(t *testing.T, c *pglock.Client) pglock.Row {
 func TestSQL(t *testing.T) {
 	coord := pgtest.CoordinationServer(t)
 	ctx := context.Background()
-	a := open(t, coord.DSN, "c1", 0)
-	b := open(t, coord.DSN, "c1", 0)
+	a := open(t, coord.DSN, "c1", 1, 0)
+	b := open(t, coord.DSN, "c1", 2, 0)
 	admin, err := pgx.Connect(ctx, coord.DSN)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +108,9 @@ func TestSQL(t *testing.T) {
 	}
 	if ok, err := a.TryLock(ctx); !ok || err != nil {
 		t.Fatalf("a confirms its lock: %v %v", ok, err)
+	}
+	if row, err := b.Read(ctx); err != nil || row.Coordinator != 1 {
+		t.Fatalf("b reads the coordinator: %d %v, want 1", row.Coordinator, err)
 	}
 
 	t.Run("renew", func(t *testing.T) {
@@ -179,8 +182,20 @@ func TestSQL(t *testing.T) {
 		if a.Locked() {
 			t.Fatal("a still believes it holds the lock")
 		}
-		if ok, err := b.TryLock(ctx); !ok || err != nil {
-			t.Fatalf("b takes the lock: %v %v", ok, err)
+		// The terminated backend frees its locks as it exits, a moment
+		// after its client saw the connection end.
+		for i := 0; ; i++ {
+			ok, err := b.TryLock(ctx)
+			if err != nil || (!ok && i == 50) {
+				t.Fatalf("b takes the lock: %v %v", ok, err)
+			}
+			if ok {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if row, err := a.Read(ctx); err != nil || row.Coordinator != 2 {
+			t.Fatalf("a reads the coordinator: %d %v, want 2", row.Coordinator, err)
 		}
 		if ok, err := a.TryLock(ctx); ok || err != nil {
 			t.Fatalf("a after b took the lock: %v %v", ok, err)
@@ -231,8 +246,8 @@ func TestSQL(t *testing.T) {
 	})
 
 	t.Run("idle lock session times out", func(t *testing.T) {
-		c := open(t, coord.DSN, "c2", time.Second)
-		d := open(t, coord.DSN, "c2", time.Second)
+		c := open(t, coord.DSN, "c2", 3, time.Second)
+		d := open(t, coord.DSN, "c2", 4, time.Second)
 		if ok, err := c.TryLock(ctx); !ok || err != nil {
 			t.Fatalf("c lock: %v %v", ok, err)
 		}

@@ -12,8 +12,11 @@
 //   - ramd.meta(version): the schema version. A version newer than this
 //     ramd knows is refused with ErrSchemaTooNew.
 //   - ramd.cluster: one row per cluster: token, primary_id, revoked,
-//     released, lease_until and state (the election.ClusterState as JSON:
-//     maintenance, pending switchover, synchronous setup, members...).
+//     released, lease_until, state (the election.ClusterState as JSON:
+//     maintenance, pending switchover, synchronous setup, members...) and
+//     lock_key (the coordinator lock's key, so a read can name the
+//     session holding it: its application_name is
+//     "ramd-coordinator-<node id>").
 //   - ramd.history: one row per change of primary.
 //
 // # Who may change what

@@ -15,24 +15,15 @@ import (
 )
 
 // Row is the cluster's row as the server returned it.
-type Row struct {
-	// Exists: the cluster has a row (it is bootstrapped).
-	Exists bool
-	// State is the replicated state (Primary and Token mirror the
-	// columns).
-	State election.ClusterState
-	// Revoked is the highest token a coordinator revoked: no renewal for
-	// it succeeds any more.
-	Revoked uint64
-	// Released: the primary of the current token released it (it fenced
-	// itself first).
-	Released bool
-	// Remaining is lease_until − now() on the server's clock (negative:
-	// the lease is over).
-	Remaining time.Duration
-}
+type Row = election.LockRow
 
-const rowColumns = `token, primary_id, revoked, released, extract(epoch from (lease_until - now())) * 1000, state`
+// rowColumns ends with the coordinator: the node id in the
+// application_name of the session holding the cluster's advisory lock
+// ($1 is the cluster name in every query; the key is derived from it).
+const rowColumns = `token, primary_id, revoked, released, extract(epoch from (lease_until - now())) * 1000, state,
+	coalesce((SELECT substring(a.application_name from '^ramd-coordinator-([0-9]+)$')::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND l.classid = ((lock_key >> 32) & 4294967295)::oid AND l.objid = (lock_key & 4294967295)::oid LIMIT 1), 0)`
 
 func scanRow(r pgx.Row) (Row, error) {
 	var (
@@ -40,8 +31,9 @@ func scanRow(r pgx.Row) (Row, error) {
 		released                bool
 		remMS                   float64
 		state                   []byte
+		coordinator             int64
 	)
-	if err := r.Scan(&token, &primary, &revoked, &released, &remMS, &state); err != nil {
+	if err := r.Scan(&token, &primary, &revoked, &released, &remMS, &state, &coordinator); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Row{}, ErrNoRow
 		}
@@ -55,7 +47,7 @@ func scanRow(r pgx.Row) (Row, error) {
 		return Row{}, fmt.Errorf("election/pglock: the row's state names primary %d token %d, its columns %d and %d", st.Primary, st.Token, primary, token)
 	}
 	remMS = math.Max(math.Min(remMS, 1e12), -1e12)
-	return Row{Exists: true, State: st, Revoked: uint64(revoked), Released: released, Remaining: time.Duration(remMS * float64(time.Millisecond))}, nil
+	return Row{Exists: true, State: st, Revoked: uint64(revoked), Released: released, Remaining: time.Duration(remMS * float64(time.Millisecond)), Coordinator: uint64(max(coordinator, 0))}, nil
 }
 
 func isPgError(err error) bool {
@@ -287,9 +279,9 @@ func (c *Client) bootstrap(ctx context.Context, cmd election.Command) (Row, erro
 	var row Row
 	err = c.with(ctx, &c.worker, func(ctx context.Context, conn *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `INSERT INTO ramd.cluster (cluster, token, primary_id, lease_until, state)
-				VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5) ON CONFLICT (cluster) DO NOTHING`,
-				c.cfg.Cluster, int64(st.Token), int64(st.Primary), c.cfg.TTL.Milliseconds(), js)
+			tag, err := tx.Exec(ctx, `INSERT INTO ramd.cluster (cluster, token, primary_id, lease_until, state, lock_key)
+				VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6) ON CONFLICT (cluster) DO NOTHING`,
+				c.cfg.Cluster, int64(st.Token), int64(st.Primary), c.cfg.TTL.Milliseconds(), js, c.key)
 			if err != nil {
 				return err
 			}

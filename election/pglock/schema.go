@@ -30,6 +30,7 @@ var schemaDDL = []string{
 		released    boolean NOT NULL DEFAULT false,
 		lease_until timestamptz NOT NULL,
 		state       jsonb NOT NULL,
+		lock_key    bigint NOT NULL,
 		updated_at  timestamptz NOT NULL DEFAULT now()
 	)`,
 	`CREATE TABLE IF NOT EXISTS ramd.history (
