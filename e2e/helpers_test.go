@@ -44,6 +44,7 @@ func prepare(t *testing.T, opts cluster.Options) *cluster.Cluster {
 		t.Fatal(err)
 	}
 	opts.Dir, opts.Binary, opts.LogLevel = dir, ramdBin, "debug"
+	withBackend(t, &opts)
 	c, err := cluster.Prepare(opts)
 	if err != nil {
 		os.RemoveAll(dir)

@@ -64,7 +64,11 @@ type LockNode struct {
 
 	seq      uint64
 	inflight map[LockOpKind]uint64
-	ops      []LockOp
+	// applying: commands in flight (seq → key); the same command is not
+	// sent twice while one is in flight. promoting: the promotion's seq.
+	applying  map[uint64]string
+	promoting uint64
+	ops       []LockOp
 
 	locked      bool
 	nextLockTry time.Duration
@@ -143,7 +147,7 @@ func NewLockNode(cfg LockConfig) (*LockNode, error) {
 	if cfg.Lease.RenewInterval < cfg.TickInterval {
 		return nil, fmt.Errorf("%w: renew interval %v below the tick interval %v", ErrConfig, cfg.Lease.RenewInterval, cfg.TickInterval)
 	}
-	n := &LockNode{cfg: cfg, id: cfg.ID, now: cfg.Start, inflight: map[LockOpKind]uint64{},
+	n := &LockNode{cfg: cfg, id: cfg.ID, now: cfg.Start, inflight: map[LockOpKind]uint64{}, applying: map[uint64]string{},
 		lastRenewSeen: map[uint64]time.Duration{}, finals: map[uint64]Position{}, lastOK: cfg.Start}
 	n.event("start", fmt.Sprintf("pglock election at %v", n.now))
 	n.nextLockTry, n.nextRead = n.now+cfg.Lease.RenewInterval, n.now+cfg.Lease.RenewInterval
@@ -211,6 +215,22 @@ func (n *LockNode) event(kind, reason string) {
 func (n *LockNode) act(a Action) { n.actions = append(n.actions, a) }
 
 func (n *LockNode) op(o LockOp) {
+	if o.Kind == OpApply {
+		key := applyKey(o.Command)
+		for _, k := range n.applying {
+			if k == key {
+				return
+			}
+		}
+		n.seq++
+		o.Seq = n.seq
+		n.applying[o.Seq] = key
+		if o.Command.Type == CmdPromote {
+			n.promoting = o.Seq
+		}
+		n.ops = append(n.ops, o)
+		return
+	}
 	if _, busy := n.inflight[o.Kind]; busy {
 		return
 	}
@@ -218,6 +238,12 @@ func (n *LockNode) op(o LockOp) {
 	o.Seq = n.seq
 	n.inflight[o.Kind] = o.Seq
 	n.ops = append(n.ops, o)
+}
+
+// applyKey identifies a command for deduplication (its encoding).
+func applyKey(c *Command) string {
+	b, _ := c.Encode()
+	return string(b)
 }
 
 func (n *LockNode) send(m Message) {
@@ -297,6 +323,13 @@ func (n *LockNode) OnResult(r LockResult) {
 	if seq, ok := n.inflight[r.Kind]; ok && seq == r.Seq {
 		delete(n.inflight, r.Kind)
 	}
+	promotion := r.Kind == OpApply && r.Seq == n.promoting && r.Seq != 0
+	if r.Kind == OpApply {
+		delete(n.applying, r.Seq)
+		if promotion {
+			n.promoting = 0
+		}
+	}
 	switch {
 	case r.Unreachable:
 		if n.downSince == 0 {
@@ -345,7 +378,7 @@ func (n *LockNode) OnResult(r LockResult) {
 		}
 		if r.Err != nil {
 			n.event("rejected", r.Err.Error())
-			if f := n.coord; f != nil && f.phase == phaseProposed {
+			if f := n.coord; f != nil && f.phase == phaseProposed && promotion {
 				// Not committed (lease not yet over on the database's
 				// clock, the row changed, a timeout): choose again later.
 				f.phase, f.lastSend, f.retryAt = phaseCollecting, -1, n.now+n.cfg.Lease.RenewInterval
@@ -568,10 +601,6 @@ func (n *LockNode) propose(c Command) error {
 	if !n.rowKnown {
 		return errors.New("election: the coordination database has not been read yet")
 	}
-	// One command at a time: a second is refused rather than dropped.
-	if _, busy := n.inflight[OpApply]; busy {
-		return errors.New("election: another command is being applied; retry")
-	}
 	n.op(LockOp{Kind: OpApply, Command: &c})
 	return nil
 }
@@ -787,7 +816,7 @@ func (n *LockNode) coordinate() {
 		return
 	}
 	if f.phase == phaseProposed && n.now-f.asked >= 2*n.cfg.PositionTimeout {
-		if _, busy := n.inflight[OpApply]; !busy {
+		if n.promoting == 0 {
 			f.phase, f.lastSend = phaseCollecting, -1
 			clear(f.positions)
 			n.event("failover", fmt.Sprintf("token %d: promotion of %d not applied; choosing again", f.token, f.proposed))
@@ -852,9 +881,6 @@ func (n *LockNode) collect(f *lockFailover) {
 		f.lastSend, f.retryAt = -1, n.now+retry
 		clear(f.positions)
 		return
-	}
-	if _, busy := n.inflight[OpApply]; busy {
-		return // an operator's command is being applied; choose again next tick
 	}
 	c := ch.Candidate
 	cmd := Command{Type: CmdPromote, Version: CommandVersion, Promote: &PromoteCmd{

@@ -51,6 +51,9 @@ type Options struct {
 	// still distinct across nodes, so a port identifies a node. Default
 	// false: every node on 127.0.0.1.
 	Netns bool
+	// Election is [cluster] election ("" leaves the default, quorum);
+	// CoordinationDSN its coordination_dsn (for "pglock").
+	Election, CoordinationDSN string
 }
 
 // Node is one launched node.
@@ -175,6 +178,10 @@ expect_nodes = {{.Expect}}
 data_directory = "{{.N.DataDir}}"
 state_directory = "{{.N.StateDir}}"
 log_level = "{{.LogLevel}}"
+{{- if .Election}}
+election = "{{.Election}}"
+coordination_dsn = {{printf "%q" .CoordinationDSN}}
+{{- end}}
 
 [mesh]
 bind_addr = "{{.N.Addr}}"
@@ -217,7 +224,7 @@ func (c *Cluster) writeConfig(n *Node) error {
 	err = configTemplate.Execute(f, map[string]any{
 		"N": n, "ClusterName": "demo", "Join": strings.Join(join, ", "), "Expect": len(c.Nodes),
 		"LogLevel": c.opts.LogLevel, "Password": c.Password, "Token": c.Token, "Extra": c.opts.Extra,
-		"Netns": c.net != nil, "HBA": hba,
+		"Netns": c.net != nil, "HBA": hba, "Election": c.opts.Election, "CoordinationDSN": c.opts.CoordinationDSN,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: write %s: %w", n.ConfigPath, err)

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ramd/ramd/internal/cluster"
+	"github.com/ramd/ramd/pg/pgtest"
+)
+
+// electionEnv selects the election backend of every cluster the suite
+// launches: RAMD_E2E_ELECTION=pglock runs the whole suite (failover,
+// partition, switchover...) with the pglock backend against a
+// coordination server each test starts; unset or "quorum", the default.
+const electionEnv = "RAMD_E2E_ELECTION"
+
+// withBackend applies RAMD_E2E_ELECTION to opts unless the test chose a
+// backend itself.
+func withBackend(t *testing.T, opts *cluster.Options) {
+	t.Helper()
+	switch b := os.Getenv(electionEnv); b {
+	case "", "quorum":
+	case "pglock":
+		if opts.Election == "" {
+			opts.Election, opts.CoordinationDSN = "pglock", coordination(t).DSN
+		}
+	default:
+		t.Fatalf("%s=%q: want quorum or pglock", electionEnv, b)
+	}
+}
+
+// coordination starts the test's coordination server (stopped at the
+// end of the test).
+func coordination(t *testing.T) *pgtest.Coordination {
+	t.Helper()
+	return pgtest.CoordinationServer(t)
+}
+
+// launchPglock starts an n-node pglock cluster against coord and waits
+// until it has a writable primary.
+func launchPglock(t *testing.T, ctx context.Context, n int, coord *pgtest.Coordination) (*cluster.Cluster, *cluster.Node) {
+	t.Helper()
+	c := prepare(t, cluster.Options{Nodes: n, Election: "pglock", CoordinationDSN: coord.DSN})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c, waitWritable(t, c, 30*time.Second, nil)
+}
+
+// coordRow reads the cluster's row in the coordination database.
+func coordRow(t *testing.T, ctx context.Context, coord *pgtest.Coordination) (token, primary int64) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, coord.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := conn.QueryRow(ctx, `SELECT token, primary_id FROM ramd.cluster WHERE cluster = 'demo'`).Scan(&token, &primary); err != nil {
+		t.Fatal(err)
+	}
+	return token, primary
+}
+
+// TestPglockTwoNodeFailover: a two-node pglock cluster (a quorum backend
+// cannot fail over with two nodes) loses its primary to kill -9 of daemon
+// and PostgreSQL. The replica is promoted under token + 1 (in the
+// coordination database too), the killed primary acknowledged nothing
+// after the kill, and the old node rejoins as a replica when restarted.
+func TestPglockTwoNodeFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	coord := coordination(t)
+	c, old := launchPglock(t, ctx, 2, coord)
+	before, err := old.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, p := coordRow(t, ctx, coord); uint64(tok) != before.FencingToken || int(p) != old.ID {
+		t.Fatalf("coordination row: token %d primary %d; status: token %d primary %d", tok, p, before.FencingToken, old.ID)
+	}
+	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE e2e_writes (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := c.NewWriter("e2e_writes", 20*time.Millisecond)
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	time.Sleep(2 * time.Second)
+
+	if err := old.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	crashPostgres(t, old)
+	killedAt := time.Now()
+	newP := waitWritable(t, c, 30*time.Second, old)
+	var firstAck time.Time
+	eventually(t, 30*time.Second, func() string {
+		at, ok := w.FirstAckAfter(killedAt, newP.PGPort)
+		if !ok {
+			return "no write acknowledged by the new primary yet"
+		}
+		firstAck = at
+		return ""
+	})
+	t.Logf("pglock, 2 nodes: kill -9 of %s: %s became primary; first write acknowledged by it %.2f s after the kill", old.Name, newP.Name, firstAck.Sub(killedAt).Seconds())
+	if n := w.AcksAfter(killedAt.Add(100*time.Millisecond), old.PGPort); n > 0 {
+		t.Fatalf("the killed primary acknowledged %d writes after the kill", n)
+	}
+	after, err := newP.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FencingToken != before.FencingToken+1 {
+		t.Fatalf("token went from %d to %d, want +1", before.FencingToken, after.FencingToken)
+	}
+	if tok, p := coordRow(t, ctx, coord); uint64(tok) != after.FencingToken || int(p) != newP.ID {
+		t.Fatalf("coordination row after failover: token %d primary %d, want %d and %d", tok, p, after.FencingToken, newP.ID)
+	}
+
+	old.StopPostgres()
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 90*time.Second, func() string {
+		s, err := newP.Status(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		ns, _ := s.Node(old.ID)
+		if ns.Role != "replica" || !ns.Streaming || ns.Timeline < 2 {
+			return fmt.Sprintf("%s: role=%s streaming=%v timeline=%d", old.Name, ns.Role, ns.Streaming, ns.Timeline)
+		}
+		return ""
+	})
+	wstop()
+	lost, acked, err := w.Lost(ctx, newP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d writes acknowledged, %d lost (asynchronous mode)", acked, lost)
+}
