@@ -470,6 +470,7 @@ func (f *failoverLoop) act(a election.Action) {
 		// A promotion waits for the lease: reconcile as soon as it is
 		// held (publish first, so HoldsLease sees it).
 		f.publish(f.node.State())
+		f.resumeAfterFence(a)
 		f.wake()
 	case election.ActPromote:
 		f.d.gate.resume()
@@ -586,6 +587,8 @@ func (f *failoverLoop) updateMetrics(st election.ClusterState, until time.Time, 
 		Coordinator:  f.node.IsLeader(),
 		FailingOver:  phase != "",
 		LeaseUntil:   until,
+
+		CoordinationUnreachable: f.lock != nil && f.lockUnreachable(),
 	})
 }
 

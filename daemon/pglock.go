@@ -236,3 +236,27 @@ func (f *failoverLoop) Unreachable() string {
 	defer f.mu.RUnlock()
 	return f.unreachable
 }
+
+// lockUnreachable reports whether the coordination database does not
+// answer (the election loop's own view; Unreachable is the published one).
+func (f *failoverLoop) lockUnreachable() bool {
+	_, _, down := f.lock.Unreachable()
+	return down
+}
+
+// resumeAfterFence (pglock): a primary fenced because it could not renew
+// (the coordination database was unreachable) that renews its lease again
+// under the same token serves again. That is safe: a renewal succeeds only
+// while the token is current and not revoked, so no coordinator has begun
+// to replace it. (The quorum backend keeps a fenced primary down until
+// the election names a new one.)
+func (f *failoverLoop) resumeAfterFence(a election.Action) {
+	if f.lock == nil {
+		return
+	}
+	st := f.node.State()
+	if w := f.Want(); w.role == wantFenced && st.Primary == uint64(f.d.cfg.Cluster.NodeID) && a.Token == st.Token {
+		f.log.Info("lease renewed again under the same token; serving as primary again", "token", a.Token)
+		f.setWant(desired{role: wantPrimary, token: a.Token, reason: "lease renewed after " + w.reason})
+	}
+}

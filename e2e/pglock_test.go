@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ramd/ramd/internal/apiclient"
 	"github.com/ramd/ramd/internal/cluster"
+	"github.com/ramd/ramd/pg"
 	"github.com/ramd/ramd/pg/pgtest"
 )
 
@@ -147,4 +150,146 @@ func TestPglockTwoNodeFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d writes acknowledged, %d lost (asynchronous mode)", acked, lost)
+}
+
+// TestPglockCoordinatorKilled: the coordination server terminates the
+// coordinator's lock session (pg_terminate_backend). A daemon takes the
+// role over (the same one, reconnecting, or the other), and nothing
+// fails over: the token stays, the primary keeps acknowledging writes.
+func TestPglockCoordinatorKilled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	coord := coordination(t)
+	c, p := launchPglock(t, ctx, 2, coord)
+	before, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connect(t, ctx, p).Exec(ctx, "CREATE TABLE e2e_coord (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := directWriter(c, p, "e2e_coord")
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+
+	admin, err := pgx.Connect(ctx, coord.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var holder string
+	eventually(t, 30*time.Second, func() string {
+		err := admin.QueryRow(ctx, `SELECT a.application_name FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'ramd-coordinator-%'`).Scan(&holder)
+		if err != nil {
+			return "no coordinator session: " + err.Error()
+		}
+		return ""
+	})
+	var killed bool
+	if err := admin.QueryRow(ctx, `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1`, holder).Scan(&killed); err != nil || !killed {
+		t.Fatalf("terminating %s's session: %v %v", holder, killed, err)
+	}
+	killedAt := time.Now()
+	t.Logf("terminated the lock session of %s", holder)
+	eventually(t, 30*time.Second, func() string {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'ramd-coordinator-%'`).Scan(&n); err != nil {
+			return err.Error()
+		}
+		if n != 1 {
+			return fmt.Sprintf("%d coordinator sessions", n)
+		}
+		return ""
+	})
+	t.Logf("a coordinator holds the lock again %.2f s later", time.Since(killedAt).Seconds())
+	time.Sleep(3 * time.Second) // more than the lease: a wrong failover would show
+	after, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FencingToken != before.FencingToken || after.PrimaryNodeID != p.ID {
+		t.Fatalf("after the coordinator's session was killed: token %d primary %d, want %d and %d", after.FencingToken, after.PrimaryNodeID, before.FencingToken, p.ID)
+	}
+	if tok, _ := coordRow(t, ctx, coord); uint64(tok) != before.FencingToken {
+		t.Fatalf("coordination row token %d, want %d", tok, before.FencingToken)
+	}
+	if n := w.AcksAfter(time.Now().Add(-time.Second), p.PGPort); n == 0 {
+		t.Fatal("the primary acknowledged no write in the last second")
+	}
+}
+
+// TestPglockCoordinationRestart: the coordination server restarts during
+// normal operation. While it is down /cluster/health says no failover is
+// possible; afterwards the same primary serves under the same token (no
+// failover). The primary stops acknowledging writes only if the outage
+// outlasts its lease (the safe policy), and serves again once it renews.
+func TestPglockCoordinationRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	coord := coordination(t)
+	c, p := launchPglock(t, ctx, 2, coord)
+	before, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connect(t, ctx, p).Exec(ctx, "CREATE TABLE e2e_restart (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	w := directWriter(c, p, "e2e_restart")
+	wctx, wstop := context.WithCancel(ctx)
+	defer wstop()
+	go w.Run(wctx)
+	time.Sleep(time.Second)
+
+	if err := coord.Manager.Stop(ctx, pg.StopFast); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	var sawDown string
+	eventually(t, 10*time.Second, func() string {
+		var h apiclient.Health
+		r, err := p.Client().Get(ctx, "/api/v1/cluster/health")
+		if err == nil {
+			err = r.Decode(&h)
+		}
+		if err != nil {
+			return err.Error()
+		}
+		for _, r := range h.Reasons {
+			if strings.Contains(r, "coordination database unreachable") {
+				sawDown = h.Status + ": " + r
+				return ""
+			}
+		}
+		return fmt.Sprintf("health %s %v", h.Status, h.Reasons)
+	})
+	t.Logf("while down: %s", sawDown)
+	if err := coord.Manager.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("coordination server down for %.2f s", time.Since(stoppedAt).Seconds())
+	startedAt := time.Now()
+	waitWritable(t, c, 30*time.Second, nil)
+	eventually(t, 30*time.Second, func() string {
+		if _, ok := w.FirstAckAfter(startedAt, p.PGPort); !ok {
+			return "no write acknowledged since the restart"
+		}
+		return ""
+	})
+	time.Sleep(3 * time.Second) // more than the lease: a late failover would show
+	after, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FencingToken != before.FencingToken || after.PrimaryNodeID != p.ID {
+		t.Fatalf("after the restart: token %d primary %d, want %d and %d (no failover)", after.FencingToken, after.PrimaryNodeID, before.FencingToken, p.ID)
+	}
+	if after.CoordinationUnreachable != "" {
+		t.Fatalf("still reported unreachable: %s", after.CoordinationUnreachable)
+	}
+	t.Logf("writes acknowledged by the primary during the outage: %d", w.AcksAfter(stoppedAt, p.PGPort)-w.AcksAfter(startedAt, p.PGPort))
 }

@@ -76,6 +76,9 @@ type LockNode struct {
 	lastOK      time.Duration
 	downSince   time.Duration // 0: the database answers
 	downReason  string
+	// upSince: when the database answered again after being unreachable
+	// (see triggers).
+	upSince time.Duration
 
 	// The primary's lease (this node's own).
 	leaseToken  uint64
@@ -340,6 +343,7 @@ func (n *LockNode) OnResult(r LockResult) {
 	default:
 		if n.downSince != 0 {
 			n.event("coordination-up", fmt.Sprintf("the coordination database answers again after %v", n.now-n.downSince))
+			n.upSince = n.now
 		}
 		n.downSince, n.downReason, n.lastOK = 0, "", n.now
 	}
@@ -760,7 +764,10 @@ func (n *LockNode) triggers() {
 		n.startFailover(st.Token, fmt.Sprintf("primary %d released its lease", st.Primary), true)
 	case row.Revoked >= st.Token:
 		n.startFailover(st.Token, fmt.Sprintf("resuming: token %d is revoked", st.Token), false)
-	case row.Remaining < 0:
+	case row.Remaining < 0 && n.now-n.upSince >= n.cfg.Lease.TTL:
+		// After an outage of the database the primary could not renew
+		// either: give it one TTL to do so before judging it failed
+		// (this only delays a failover, it never makes one unsafe).
 		n.startFailover(st.Token, fmt.Sprintf("primary %d's lease is over on the coordination database's clock (%v ago)", st.Primary, -row.Remaining), false)
 	case n.manualFailover() != nil:
 		mf := n.manualFailover()

@@ -39,7 +39,11 @@ type Status struct {
 	SyncMode      string       `json:"synchronous_mode"`
 	SyncStandbys  []int        `json:"synchronous_standbys"`
 	SyncCount     int          `json:"synchronous_node_count"`
-	Switchover    *struct {
+	// Election is the backend; CoordinationUnreachable (pglock) why the
+	// coordination database counts as unreachable.
+	Election                string `json:"election"`
+	CoordinationUnreachable string `json:"coordination_unreachable"`
+	Switchover              *struct {
 		From        int    `json:"from"`
 		To          int    `json:"to"`
 		ScheduledAt string `json:"scheduled_at"`
