@@ -76,11 +76,14 @@ bench-api: build
 	$(GO) run ./e2e/cmd/benchapi -ramd $(BIN)/ramd
 
 # Unplanned failover: TRIALS fresh 3-node clusters per synchronous mode
-# (SYNC, default off and quorum), kill -9 of the primary.
+# (SYNC, default off and quorum), kill -9 of the primary. ELECTION=pglock
+# measures the pglock backend (NODES=2 for two-node clusters).
 TRIALS ?= 10
 SYNC ?= off,quorum
+ELECTION ?= quorum
+NODES ?= 3
 bench-failover: build
-	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC)
+	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC) -election $(ELECTION) -nodes $(NODES)
 
 # The cluster simulator over 10,000 seeds.
 sim: build

@@ -3,15 +3,19 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ramd/ramd/pg"
 )
 
-// Coordination is a standalone PostgreSQL server a test uses as the
-// pglock election backend's coordination database.
+// Coordination is a standalone PostgreSQL server used as the pglock
+// election backend's coordination database.
 type Coordination struct {
 	// Manager drives the server (stop, start, restart).
 	Manager *pg.Manager
@@ -23,14 +27,64 @@ type Coordination struct {
 // TempDir; it is stopped at cleanup.
 func CoordinationServer(t testing.TB) *Coordination {
 	t.Helper()
-	cfg := Config(t)
-	m := NewManager(t, cfg)
+	BinDir(t)
+	dir := TempDir(t)
+	c, err := StartCoordination(dir, Logger(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.Manager.Close()
+		if err := c.Manager.Stop(ctx, pg.StopImmediate); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return c
+}
+
+// StartCoordination initdbs and starts a coordination server under dir
+// (which PostgreSQL's user must be able to write: when running as root it
+// is handed to "postgres") on a free port of 127.0.0.1. The caller stops
+// it (Manager.Stop). For programs that are not tests (benchmarks).
+func StartCoordination(dir string, log *slog.Logger) (*Coordination, error) {
+	bin, err := pg.FindBinDir("")
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() == 0 {
+		uid, gid, err := lookupIDs(runAsUser)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := pg.Config{
+		BinDir: bin, DataDir: filepath.Join(dir, "data"), Host: "127.0.0.1", Port: port, SocketDir: filepath.Join(dir, "run"),
+		Superuser: "postgres", SuperuserPassword: SuperuserPassword, Database: "postgres",
+		ReplicationUser: "replicator", ReplicationPassword: ReplicationPassword,
+		ConnectTimeout: 3 * time.Second, Logger: log,
+	}
+	m, err := pg.New(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := m.InitPrimary(ctx); err != nil {
-		t.Fatalf("pgtest: coordination server: %v", err)
+		m.Close()
+		return nil, fmt.Errorf("coordination server: %w", err)
 	}
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(cfg.Superuser, cfg.SuperuserPassword),
 		Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + cfg.Database, RawQuery: "sslmode=disable"}
-	return &Coordination{Manager: m, DSN: u.String()}
+	return &Coordination{Manager: m, DSN: u.String()}, nil
 }
