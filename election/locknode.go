@@ -310,10 +310,23 @@ func (n *LockNode) handle(m Message) error {
 		f.positions[m.From] = *m.Candidate
 		n.coordinate()
 	case MsgRelease:
-		// The old primary's final position after a clean stop (the
-		// release itself is in the database).
-		if m.Final != nil && m.From == n.state.Primary && m.Token == n.state.Token {
+		// The primary sends this once the database recorded its release
+		// (with its final position after a clean stop): the coordinator
+		// need not wait for its next read of the row. The promotion's
+		// compare-and-set still checks the release in the database.
+		if m.From != n.state.Primary || m.Token != n.state.Token {
+			return nil
+		}
+		if m.Final != nil {
 			n.finals[m.Token] = *m.Final
+		}
+		if n.locked {
+			reason := fmt.Sprintf("primary %d released its lease", m.From)
+			if sw := n.state.Switchover; sw != nil && sw.From == m.From {
+				reason = fmt.Sprintf("switchover from %d", m.From)
+			}
+			n.startFailover(m.Token, reason, true)
+			n.coordinate()
 		}
 	default:
 		return fmt.Errorf("election: %s messages are not used by the pglock backend", m.Type)
@@ -373,7 +386,10 @@ func (n *LockNode) OnResult(r LockResult) {
 			n.locked = false
 		}
 	case OpRelease:
-		if !r.OK && r.Err != nil {
+		switch {
+		case r.OK:
+			n.announceRelease()
+		case r.Err != nil:
 			n.nextRenew = n.now // retry at the next tick
 		}
 	case OpApply:
@@ -496,7 +512,6 @@ func (n *LockNode) primaryDuties() {
 		if !n.row.Released && n.now >= n.nextRenew {
 			n.nextRenew = n.now + n.cfg.Lease.RenewInterval
 			n.op(LockOp{Kind: OpRelease, Token: st.Token})
-			n.announceFinal()
 		}
 		n.checkLease()
 		return
@@ -558,13 +573,19 @@ func (n *LockNode) ReleaseAfterStop(reason string, final Position) {
 	n.Release(reason)
 }
 
-func (n *LockNode) announceFinal() {
-	if n.releaseFinal == nil {
-		return
-	}
+// announceRelease tells every member that the database recorded this
+// node's release (and, after a clean stop, its final position).
+func (n *LockNode) announceRelease() {
 	for _, id := range n.members() {
-		f := *n.releaseFinal
-		n.send(Message{Type: MsgRelease, To: id, Token: n.released, Final: &f})
+		if id == n.id {
+			continue
+		}
+		m := Message{Type: MsgRelease, To: id, Token: n.released}
+		if n.releaseFinal != nil {
+			f := *n.releaseFinal
+			m.Final = &f
+		}
+		n.send(m)
 	}
 }
 
