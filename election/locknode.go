@@ -74,8 +74,11 @@ type LockNode struct {
 	nextLockTry time.Duration
 	nextRead    time.Duration
 	lastOK      time.Duration
-	downSince   time.Duration // 0: the database answers
-	downReason  string
+	// readAgain: a read was asked for while one was in flight (its
+	// answer may predate the change); read again when it returns.
+	readAgain  bool
+	downSince  time.Duration // 0: the database answers
+	downReason string
 	// upSince: when the database answered again after being unreachable
 	// (see triggers).
 	upSince time.Duration
@@ -283,6 +286,16 @@ func (n *LockNode) Tick() {
 	n.drainLocal()
 }
 
+// readNow reads the row at once (again after the read in flight).
+func (n *LockNode) readNow() {
+	if _, busy := n.inflight[OpRead]; busy {
+		n.readAgain = true
+		return
+	}
+	n.nextRead = n.now + n.cfg.Lease.RenewInterval
+	n.op(LockOp{Kind: OpRead})
+}
+
 // Step feeds a message from another node (position requests and answers,
 // releases); anything else is refused.
 func (n *LockNode) Step(m Message) error {
@@ -328,6 +341,8 @@ func (n *LockNode) handle(m Message) error {
 			n.startFailover(m.Token, reason, true)
 			n.coordinate()
 		}
+	case MsgChanged:
+		n.readNow()
 	default:
 		return fmt.Errorf("election: %s messages are not used by the pglock backend", m.Type)
 	}
@@ -363,6 +378,10 @@ func (n *LockNode) OnResult(r LockResult) {
 	if r.Row != nil {
 		n.applyRow(*r.Row)
 	}
+	if r.Kind == OpRead && n.readAgain {
+		n.readAgain = false
+		n.op(LockOp{Kind: OpRead})
+	}
 	switch r.Kind {
 	case OpTryLock:
 		held := r.OK && r.Err == nil
@@ -395,6 +414,15 @@ func (n *LockNode) OnResult(r LockResult) {
 	case OpApply:
 		if r.NotHolder {
 			n.locked = false
+		}
+		if r.OK {
+			// Tell the others to read the row now (the new primary
+			// learns of its promotion without waiting for a poll).
+			for _, id := range n.members() {
+				if id != n.id {
+					n.send(Message{Type: MsgChanged, To: id})
+				}
+			}
 		}
 		if r.Err != nil {
 			n.event("rejected", r.Err.Error())
