@@ -334,11 +334,7 @@ func (n *LockNode) handle(m Message) error {
 			n.finals[m.Token] = *m.Final
 		}
 		if n.locked {
-			reason := fmt.Sprintf("primary %d released its lease", m.From)
-			if sw := n.state.Switchover; sw != nil && sw.From == m.From {
-				reason = fmt.Sprintf("switchover from %d", m.From)
-			}
-			n.startFailover(m.Token, reason, true)
+			n.startFailover(m.Token, n.releaseReason(), true)
 			n.coordinate()
 		}
 	case MsgChanged:
@@ -810,7 +806,7 @@ func (n *LockNode) triggers() {
 	}
 	switch {
 	case row.Released:
-		n.startFailover(st.Token, fmt.Sprintf("primary %d released its lease", st.Primary), true)
+		n.startFailover(st.Token, n.releaseReason(), true)
 	case row.Revoked >= st.Token:
 		n.startFailover(st.Token, fmt.Sprintf("resuming: token %d is revoked", st.Token), false)
 	case row.Remaining < 0 && n.now-n.upSince >= n.cfg.Lease.TTL:
@@ -825,6 +821,16 @@ func (n *LockNode) triggers() {
 	if f := n.coord; f != nil && n.manualFailover() != nil {
 		f.manual = true
 	}
+}
+
+// releaseReason is the history's reason for a failover after the
+// primary released: a switchover's when one from it is pending (as Node).
+func (n *LockNode) releaseReason() string {
+	p := n.state.Primary
+	if sw := n.state.Switchover; sw != nil && sw.From == p {
+		return fmt.Sprintf("switchover from %d", p)
+	}
+	return fmt.Sprintf("primary %d released its lease", p)
 }
 
 func (n *LockNode) coordinate() {
