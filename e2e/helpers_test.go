@@ -44,12 +44,12 @@ func prepare(t *testing.T, opts cluster.Options) *cluster.Cluster {
 		t.Fatal(err)
 	}
 	opts.Dir, opts.Binary, opts.LogLevel = dir, ramdBin, "debug"
-	withBackend(t, &opts)
 	c, err := cluster.Prepare(opts)
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
+	withBackend(t, c, opts)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("stopping the cluster: %v", err)

@@ -23,15 +23,19 @@ import (
 // coordination server each test starts; unset or "quorum", the default.
 const electionEnv = "RAMD_E2E_ELECTION"
 
-// withBackend applies RAMD_E2E_ELECTION to opts unless the test chose a
-// backend itself.
-func withBackend(t *testing.T, opts *cluster.Options) {
+// withBackend applies RAMD_E2E_ELECTION to a prepared cluster unless
+// the test chose a backend itself: with pglock, a coordination server on
+// the host's address as the nodes reach it (the bridge's in a Netns
+// cluster, so partition tests cut the isolated node off it too).
+func withBackend(t *testing.T, c *cluster.Cluster, opts cluster.Options) {
 	t.Helper()
 	switch b := os.Getenv(electionEnv); b {
 	case "", "quorum":
 	case "pglock":
 		if opts.Election == "" {
-			opts.Election, opts.CoordinationDSN = "pglock", coordination(t).DSN
+			if err := c.SetCoordination(pgtest.CoordinationServerOn(t, c.HostAddr()).DSN); err != nil {
+				t.Fatal(err)
+			}
 		}
 	default:
 		t.Fatalf("%s=%q: want quorum or pglock", electionEnv, b)

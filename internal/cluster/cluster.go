@@ -232,6 +232,29 @@ func (c *Cluster) writeConfig(n *Node) error {
 	return f.Close()
 }
 
+// HostAddr is the host's address as the nodes reach it: the bridge's
+// with Netns, else 127.0.0.1 (for servers a test runs beside the cluster,
+// such as a coordination database).
+func (c *Cluster) HostAddr() string {
+	if c.net != nil {
+		return c.net.hostAddr()
+	}
+	return "127.0.0.1"
+}
+
+// SetCoordination makes every node use the pglock election backend with
+// the coordination database dsn, rewriting their configuration files
+// (call it before Start).
+func (c *Cluster) SetCoordination(dsn string) error {
+	c.opts.Election, c.opts.CoordinationDSN = "pglock", dsn
+	for _, n := range c.Nodes {
+		if err := c.writeConfig(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Start launches every node's daemon.
 func (c *Cluster) Start() error {
 	for _, n := range c.Nodes {

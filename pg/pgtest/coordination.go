@@ -27,9 +27,17 @@ type Coordination struct {
 // TempDir; it is stopped at cleanup.
 func CoordinationServer(t testing.TB) *Coordination {
 	t.Helper()
+	return CoordinationServerOn(t, "127.0.0.1")
+}
+
+// CoordinationServerOn is CoordinationServer listening on host (and
+// accepting clients from its /24), e.g. a network namespace bridge's
+// address so that nodes in namespaces reach it.
+func CoordinationServerOn(t testing.TB, host string) *Coordination {
+	t.Helper()
 	BinDir(t)
 	dir := TempDir(t)
-	c, err := StartCoordination(dir, Logger(t))
+	c, err := StartCoordination(dir, host, Logger(t))
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -46,9 +54,10 @@ func CoordinationServer(t testing.TB) *Coordination {
 
 // StartCoordination initdbs and starts a coordination server under dir
 // (which PostgreSQL's user must be able to write: when running as root it
-// is handed to "postgres") on a free port of 127.0.0.1. The caller stops
-// it (Manager.Stop). For programs that are not tests (benchmarks).
-func StartCoordination(dir string, log *slog.Logger) (*Coordination, error) {
+// is handed to "postgres") on a free port of host (an IPv4 address; its
+// /24 may connect). The caller stops it (Manager.Stop). For programs that
+// are not tests (benchmarks).
+func StartCoordination(dir, host string, log *slog.Logger) (*Coordination, error) {
 	bin, err := pg.FindBinDir("")
 	if err != nil {
 		return nil, err
@@ -62,14 +71,19 @@ func StartCoordination(dir string, log *slog.Logger) (*Coordination, error) {
 			return nil, err
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		return nil, fmt.Errorf("coordination server: %q is not an IPv4 address", host)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cfg := pg.Config{
-		BinDir: bin, DataDir: filepath.Join(dir, "data"), Host: "127.0.0.1", Port: port, SocketDir: filepath.Join(dir, "run"),
+		BinDir: bin, DataDir: filepath.Join(dir, "data"), Host: host, Port: port,
+		HBANetworks: []string{(&net.IPNet{IP: ip.Mask(net.CIDRMask(24, 32)), Mask: net.CIDRMask(24, 32)}).String()}, SocketDir: filepath.Join(dir, "run"),
 		Superuser: "postgres", SuperuserPassword: SuperuserPassword, Database: "postgres",
 		ReplicationUser: "replicator", ReplicationPassword: ReplicationPassword,
 		ConnectTimeout: 3 * time.Second, Logger: log,

@@ -129,7 +129,7 @@ func trial(bin, syncMode string, o trialOptions) (result, error) {
 			return res, err
 		}
 		defer os.RemoveAll(cdir)
-		coord, err := pgtest.StartCoordination(cdir, slog.New(slog.DiscardHandler))
+		coord, err := pgtest.StartCoordination(cdir, "127.0.0.1", slog.New(slog.DiscardHandler))
 		if err != nil {
 			return res, err
 		}
