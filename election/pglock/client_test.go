@@ -168,12 +168,7 @@ func TestSQL(t *testing.T) {
 	})
 
 	t.Run("terminated lock session: the lock moves, the old holder cannot act", func(t *testing.T) {
-		var n int
-		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
-			WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-			AND l.objid = ($1::bigint & 4294967295)::oid`, pglock.LockKey("c1")).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("terminate the lock holder: %d %v", n, err)
-		}
+		terminateHolder(t, ctx, admin)
 		// a still believes it holds the lock until it talks to the
 		// server: its next decision fails.
 		if _, err := a.Revoke(ctx, 2); err == nil {
@@ -227,11 +222,25 @@ func TestSQL(t *testing.T) {
 	})
 
 	t.Run("racing coordinators: one promotion per token", func(t *testing.T) {
-		// b holds the lock; both a promotion prepared by b and one by a
-		// (whose session lost the lock) target token 4: only b's lands,
-		// and b's second attempt is stale.
+		// b holds the lock; the server ends b's session and a takes the
+		// lock, while b still believes it coordinates. Both promote to
+		// token 4 at once: exactly one succeeds (a's), b's is refused.
 		if _, err := b.Release(ctx, 1, 3); err != nil {
 			t.Fatal(err)
+		}
+		terminateHolder(t, ctx, admin)
+		for i := 0; ; i++ {
+			ok, err := a.TryLock(ctx)
+			if err != nil || (!ok && i == 50) {
+				t.Fatalf("a takes the lock: %v %v", ok, err)
+			}
+			if ok {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !b.Locked() {
+			t.Fatal("b already knows it lost the lock; the race is not set up")
 		}
 		errs := make(chan error, 2)
 		go func() { _, err := a.Apply(ctx, promote(4, 1, 2)); errs <- err }()
@@ -240,7 +249,11 @@ func TestSQL(t *testing.T) {
 		if (e1 == nil) == (e2 == nil) {
 			t.Fatalf("exactly one promotion must succeed: %v, %v", e1, e2)
 		}
-		if _, err := b.Apply(ctx, promote(4, 1, 2)); !errors.Is(err, election.ErrStaleToken) {
+		t.Logf("race: %v / %v", e1, e2)
+		if row, err := a.Read(ctx); err != nil || row.State.Token != 4 {
+			t.Fatalf("after the race: %+v %v", row, err)
+		}
+		if _, err := a.Apply(ctx, promote(4, 1, 2)); !errors.Is(err, election.ErrStaleToken) {
 			t.Fatalf("repeat: %v", err)
 		}
 	})
@@ -271,4 +284,15 @@ func TestSQL(t *testing.T) {
 			t.Fatal("c still holds the lock after idling out")
 		}
 	})
+}
+
+// terminateHolder ends the session holding c1's coordinator lock.
+func terminateHolder(t *testing.T, ctx context.Context, admin *pgx.Conn) {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		AND l.objid = ($1::bigint & 4294967295)::oid`, pglock.LockKey("c1")).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("terminate the lock holder: %d %v", n, err)
+	}
 }
