@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build install test test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
+.PHONY: all build install test test-pglock test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
 
 all: build
 
@@ -36,6 +36,12 @@ install: build
 # package (-p 1) so real clusters do not fight for the two cores.
 test: build vet
 	$(GO) test -count=1 -p 1 -timeout 14m ./...
+
+# The shared failover suite on the pglock election backend (each test
+# with its own coordination server): about 3 minutes on 2 cores.
+PGLOCK_E2E ?= TestFailoverKillPrimary|TestPostgresCrashRestartsInPlace|TestReplicaLossNoFailover|TestReplicaLossQuorum|TestKillPrimaryDaemonOnly|TestFrozenPrimaryDaemon|TestPartitionPrimary$$|TestSwitchover$$
+test-pglock: build
+	RAMD_E2E_ELECTION=pglock $(GO) test -count=1 -timeout 10m -run '$(PGLOCK_E2E)' ./e2e
 
 test-unit:
 	$(GO) test -count=1 -short ./...
