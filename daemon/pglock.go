@@ -135,7 +135,7 @@ func (e *lockExec) run(ctx context.Context, op election.LockOp) election.LockRes
 	case election.OpRenew:
 		row, r.OK, err = c.Renew(ctx, uint64(e.cfg.NodeID), op.Token)
 	case election.OpRelease:
-		row, err = c.Release(ctx, uint64(e.cfg.NodeID), op.Token)
+		row, err = c.Release(ctx, uint64(e.cfg.NodeID), op.Token, op.Final)
 	case election.OpRevoke:
 		row, err = c.Revoke(ctx, op.Token)
 	case election.OpApply:

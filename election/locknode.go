@@ -535,7 +535,12 @@ func (n *LockNode) primaryDuties() {
 	if st.Primary == n.id && n.released == st.Token && st.Token != 0 {
 		if !n.row.Released && n.now >= n.nextRenew {
 			n.nextRenew = n.now + n.cfg.Lease.RenewInterval
-			n.op(LockOp{Kind: OpRelease, Token: st.Token})
+			op := LockOp{Kind: OpRelease, Token: st.Token}
+			if n.releaseFinal != nil {
+				f := *n.releaseFinal
+				op.Final = &f
+			}
+			n.op(op)
 		}
 		n.checkLease()
 		return
@@ -916,7 +921,10 @@ func (n *LockNode) collect(f *lockFailover) {
 	}
 	slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
 	in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag()}
-	if final, ok := n.finals[f.token]; ok {
+	if r := n.row; r.Exists && r.State.Token == f.token && r.Final != nil {
+		final := *r.Final // recorded with the release, in the same statement
+		in.After = &final
+	} else if final, ok := n.finals[f.token]; ok {
 		in.After = &final
 	}
 	if sw := n.state.Switchover; sw != nil && sw.From == f.old && sw.To != 0 && n.now-f.started < 4*n.cfg.PositionTimeout {

@@ -19,6 +19,7 @@ type fakeDB struct {
 	st         ClusterState
 	revoked    uint64
 	released   bool
+	final      *Position
 	leaseUntil time.Duration
 }
 
@@ -26,7 +27,7 @@ func (db *fakeDB) row() *LockRow {
 	if !db.exists {
 		return &LockRow{}
 	}
-	return &LockRow{Exists: true, State: db.st.Clone(), Revoked: db.revoked, Released: db.released, Remaining: db.leaseUntil - *db.now, Coordinator: db.holder}
+	return &LockRow{Exists: true, State: db.st.Clone(), Revoked: db.revoked, Released: db.released, Final: db.final, Remaining: db.leaseUntil - *db.now, Coordinator: db.holder}
 }
 
 func (db *fakeDB) run(id uint64, op LockOp) LockResult {
@@ -50,6 +51,9 @@ func (db *fakeDB) run(id uint64, op LockOp) LockResult {
 	case OpRelease:
 		if db.exists && db.st.Primary == id && db.st.Token == op.Token {
 			db.released, db.leaseUntil, r.OK = true, min(db.leaseUntil, now), true
+			if op.Final != nil {
+				db.final = op.Final
+			}
 		} else {
 			r.Conflict, r.Err = true, errors.New("not current")
 		}
@@ -95,7 +99,7 @@ func (db *fakeDB) run(id uint64, op LockOp) LockResult {
 				r.Conflict, r.Err = true, errors.New("lease not over")
 				break
 			}
-			db.revoked, db.released, db.leaseUntil = 0, false, now+db.ttl
+			db.revoked, db.released, db.final, db.leaseUntil = 0, false, nil, now+db.ttl
 		}
 		db.st, r.OK = st, true
 	}
@@ -115,6 +119,8 @@ type lockHarness struct {
 	crashed map[uint64]bool
 	local   map[uint64]Local
 	events  []string
+	// drop lists message types the network loses.
+	drop map[MsgType]bool
 }
 
 func newLockHarness(t *testing.T, ids ...uint64) *lockHarness {
@@ -144,7 +150,7 @@ func (h *lockHarness) drain(id uint64) {
 			h.events = append(h.events, fmt.Sprintf("%v n%d %s: %s", h.now, id, e.Kind, e.Reason))
 		}
 		for _, m := range rd.Messages {
-			if h.crashed[m.To] || h.crashed[id] {
+			if h.crashed[m.To] || h.crashed[id] || h.drop[m.Type] {
 				continue
 			}
 			if to, ok := h.nodes[m.To]; ok {
@@ -320,5 +326,28 @@ func TestLockNodeRevokedPrimaryReleases(t *testing.T) {
 	h.run(6 * time.Second)
 	if h.db.st.Token != 2 || h.db.st.Primary != 2 {
 		t.Fatalf("no failover after the verdict: %+v\n%s", h.db.st, h.log())
+	}
+}
+
+// TestLockNodeSwitchoverFinal: the old primary's final position is
+// recorded with its release, so a coordinator that learns of the release
+// from the row (the MsgRelease hint lost) still promotes only a replica
+// beyond it — ignoring it loses acknowledged writes.
+func TestLockNodeSwitchoverFinal(t *testing.T) {
+	h := newLockHarness(t, 1, 2, 3)
+	h.drop = map[MsgType]bool{MsgRelease: true}
+	h.bootstrap(1)
+	h.local[2] = Local{Healthy: true, Position: Position{Timeline: 1, LSN: 100}}
+	h.local[3] = Local{Healthy: true, Position: Position{Timeline: 1, LSN: 120}}
+	h.nodes[1].ReleaseAfterStop("switchover", Position{Timeline: 1, LSN: 150})
+	h.drain(1)
+	h.run(2 * time.Second)
+	if h.db.st.Token != 1 {
+		t.Fatalf("promoted node %d, which is behind the old primary's final record\n%s", h.db.st.Primary, h.log())
+	}
+	h.local[3] = Local{Healthy: true, Position: Position{Timeline: 1, LSN: 160}}
+	h.run(2 * time.Second)
+	if h.db.st.Token != 2 || h.db.st.Primary != 3 {
+		t.Fatalf("want node 3 (beyond the final record) promoted: %+v\n%s", h.db.st, h.log())
 	}
 }

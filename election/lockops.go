@@ -54,6 +54,8 @@ type LockOp struct {
 	Seq     uint64
 	Token   uint64
 	Command *Command
+	// Final (OpRelease after a clean stop) is recorded with the release.
+	Final *Position
 }
 
 func (o LockOp) String() string {
@@ -78,6 +80,9 @@ type LockRow struct {
 	Revoked uint64
 	// Released: the current token's primary released it.
 	Released bool
+	// Final: with a release after a clean stop, where the old primary's
+	// last WAL record starts (only a replica beyond it is promoted).
+	Final *Position
 	// Remaining is lease_until − now() on the database's clock (negative:
 	// the lease is over).
 	Remaining time.Duration

@@ -201,18 +201,18 @@ func TestSQL(t *testing.T) {
 	})
 
 	t.Run("release lets the coordinator promote at once", func(t *testing.T) {
-		row, err := a.Release(ctx, 2, 2)
-		if err != nil || !row.Released || row.Remaining > 0 {
+		row, err := a.Release(ctx, 2, 2, &election.Position{Timeline: 1, LSN: 42})
+		if err != nil || !row.Released || row.Remaining > 0 || row.Final == nil || row.Final.LSN != 42 {
 			t.Fatalf("release: %+v %v", row, err)
 		}
 		if _, ok, err := a.Renew(ctx, 2, 2); ok || err != nil {
 			t.Fatalf("renew after release: %v %v", ok, err)
 		}
-		if _, err := a.Release(ctx, 1, 2); !errors.Is(err, pglock.ErrConflict) {
+		if _, err := a.Release(ctx, 1, 2, nil); !errors.Is(err, pglock.ErrConflict) {
 			t.Fatalf("release by a non-primary: %v", err)
 		}
 		row, err = b.Apply(ctx, promote(3, 2, 1))
-		if err != nil || row.State.Token != 3 || row.Released {
+		if err != nil || row.State.Token != 3 || row.Released || row.Final != nil {
 			t.Fatalf("promote after release: %+v %v", row, err)
 		}
 		var h int
@@ -225,7 +225,7 @@ func TestSQL(t *testing.T) {
 		// b holds the lock; the server ends b's session and a takes the
 		// lock, while b still believes it coordinates. Both promote to
 		// token 4 at once: exactly one succeeds (a's), b's is refused.
-		if _, err := b.Release(ctx, 1, 3); err != nil {
+		if _, err := b.Release(ctx, 1, 3, nil); err != nil {
 			t.Fatal(err)
 		}
 		terminateHolder(t, ctx, admin)

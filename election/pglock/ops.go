@@ -20,7 +20,7 @@ type Row = election.LockRow
 // rowColumns ends with the coordinator: the node id in the
 // application_name of the session holding the cluster's advisory lock
 // ($1 is the cluster name in every query; the key is derived from it).
-const rowColumns = `token, primary_id, revoked, released, extract(epoch from (lease_until - now())) * 1000, state,
+const rowColumns = `token, primary_id, revoked, released, extract(epoch from (lease_until - now())) * 1000, state, final,
 	coalesce((SELECT substring(a.application_name from '^ramd-coordinator-([0-9]+)$')::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		AND l.classid = ((lock_key >> 32) & 4294967295)::oid AND l.objid = (lock_key & 4294967295)::oid LIMIT 1), 0)`
@@ -30,10 +30,10 @@ func scanRow(r pgx.Row) (Row, error) {
 		token, primary, revoked int64
 		released                bool
 		remMS                   float64
-		state                   []byte
+		state, final            []byte
 		coordinator             int64
 	)
-	if err := r.Scan(&token, &primary, &revoked, &released, &remMS, &state, &coordinator); err != nil {
+	if err := r.Scan(&token, &primary, &revoked, &released, &remMS, &state, &final, &coordinator); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Row{}, ErrNoRow
 		}
@@ -46,8 +46,16 @@ func scanRow(r pgx.Row) (Row, error) {
 	if st.Token != uint64(token) || st.Primary != uint64(primary) {
 		return Row{}, fmt.Errorf("election/pglock: the row's state names primary %d token %d, its columns %d and %d", st.Primary, st.Token, primary, token)
 	}
+	var fin *election.Position
+	if len(final) > 0 && string(final) != "null" {
+		fin = new(election.Position)
+		if err := json.Unmarshal(final, fin); err != nil {
+			return Row{}, fmt.Errorf("election/pglock: the row's final position: %w", err)
+		}
+	}
 	remMS = math.Max(math.Min(remMS, 1e12), -1e12)
-	return Row{Exists: true, State: st, Revoked: uint64(revoked), Released: released, Remaining: time.Duration(remMS * float64(time.Millisecond)), Coordinator: uint64(max(coordinator, 0))}, nil
+	return Row{Exists: true, State: st, Revoked: uint64(revoked), Released: released, Final: fin,
+		Remaining: time.Duration(remMS * float64(time.Millisecond)), Coordinator: uint64(max(coordinator, 0))}, nil
 }
 
 func isPgError(err error) bool {
@@ -146,15 +154,26 @@ func (c *Client) Renew(ctx context.Context, self, token uint64) (row Row, ok boo
 
 // Release records that primary self gave up token (it has fenced
 // itself): the lease ends now and a coordinator may promote at once.
-func (c *Client) Release(ctx context.Context, self, token uint64) (Row, error) {
+// final, after a clean stop (switchover), is where its last WAL record
+// starts, recorded in the same statement: a coordinator that sees the
+// release also sees it, and promotes only a replica beyond it.
+func (c *Client) Release(ctx context.Context, self, token uint64, final *election.Position) (Row, error) {
+	var fin []byte
+	if final != nil {
+		var err error
+		if fin, err = json.Marshal(final); err != nil {
+			return Row{}, err
+		}
+	}
 	c.worker.mu.Lock()
 	defer c.worker.mu.Unlock()
 	var row Row
 	err := c.with(ctx, &c.worker, func(ctx context.Context, conn *pgx.Conn) error {
 		var err error
-		row, err = scanRow(conn.QueryRow(ctx, `UPDATE ramd.cluster SET released = true, lease_until = least(lease_until, now()), updated_at = now()
+		row, err = scanRow(conn.QueryRow(ctx, `UPDATE ramd.cluster SET released = true, lease_until = least(lease_until, now()),
+				final = coalesce($4::jsonb, final), updated_at = now()
 			WHERE cluster = $1 AND primary_id = $2 AND token = $3
-			RETURNING `+rowColumns, c.cfg.Cluster, int64(self), int64(token)))
+			RETURNING `+rowColumns, c.cfg.Cluster, int64(self), int64(token), fin))
 		return err
 	})
 	if errors.Is(err, ErrNoRow) {
@@ -340,7 +359,7 @@ func (c *Client) promote(ctx context.Context, cmd election.Command) (Row, error)
 			// lease over (revoked and expired on this server's clock) or
 			// released by its primary.
 			row, err = scanRow(tx.QueryRow(ctx, `UPDATE ramd.cluster
-				SET token = $3, primary_id = $4, revoked = 0, released = false,
+				SET token = $3, primary_id = $4, revoked = 0, released = false, final = NULL,
 				    lease_until = now() + $5 * interval '1 millisecond', state = $6, updated_at = now()
 				WHERE cluster = $1 AND token = $2 AND (released OR (revoked >= token AND lease_until < now()))
 				RETURNING `+rowColumns, c.cfg.Cluster, int64(old), int64(st.Token), int64(st.Primary), c.cfg.TTL.Milliseconds(), js))

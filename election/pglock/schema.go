@@ -31,6 +31,7 @@ var schemaDDL = []string{
 		lease_until timestamptz NOT NULL,
 		state       jsonb NOT NULL,
 		lock_key    bigint NOT NULL,
+		final       jsonb,
 		updated_at  timestamptz NOT NULL DEFAULT now()
 	)`,
 	`CREATE TABLE IF NOT EXISTS ramd.history (
