@@ -76,6 +76,12 @@ func PrintStatus(out io.Writer, s Status) {
 		}
 	}
 	fmt.Fprintf(out, "Cluster: %s   Primary: %s   Token: %d   Coordinator: node %d\n", s.ClusterName, primary, s.FencingToken, s.Coordinator)
+	if s.Election == "pglock" {
+		fmt.Fprintln(out, "Election: pglock (state, coordinator lock and lease in the coordination database)")
+	}
+	if s.CoordinationUnreachable != "" {
+		fmt.Fprintf(out, "Warning: %s\n", s.CoordinationUnreachable)
+	}
 	if s.Maintenance {
 		fmt.Fprintln(out, "Maintenance mode: automatic failover is off")
 	}
