@@ -46,7 +46,11 @@ func (d *Daemon) propose(ctx context.Context, fn func(n election.Backend) error)
 		case errors.Is(err, election.ErrRejected):
 			return &api.OpError{Status: http.StatusConflict, Message: err.Error()}
 		default:
-			return &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("%v (is a quorum of daemons up?)", err)}
+			hint := "is a quorum of daemons up?"
+			if d.cfg.Cluster.Election == "pglock" {
+				hint = "is the coordination database reachable?"
+			}
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("%v (%s)", err, hint)}
 		}
 	case <-ctx.Done():
 		return ctx.Err()
