@@ -73,7 +73,6 @@ type LockNode struct {
 	locked      bool
 	nextLockTry time.Duration
 	nextRead    time.Duration
-	lastOK      time.Duration
 	// readAgain: a read was asked for while one was in flight (its
 	// answer may predate the change); read again when it returns.
 	readAgain  bool
@@ -154,7 +153,7 @@ func NewLockNode(cfg LockConfig) (*LockNode, error) {
 		return nil, fmt.Errorf("%w: renew interval %v below the tick interval %v", ErrConfig, cfg.Lease.RenewInterval, cfg.TickInterval)
 	}
 	n := &LockNode{cfg: cfg, id: cfg.ID, now: cfg.Start, inflight: map[LockOpKind]uint64{}, applying: map[uint64]string{},
-		lastRenewSeen: map[uint64]time.Duration{}, finals: map[uint64]Position{}, lastOK: cfg.Start}
+		lastRenewSeen: map[uint64]time.Duration{}, finals: map[uint64]Position{}}
 	n.event("start", fmt.Sprintf("pglock election at %v", n.now))
 	n.nextLockTry, n.nextRead = n.now+cfg.Lease.RenewInterval, n.now+cfg.Lease.RenewInterval
 	n.op(LockOp{Kind: OpTryLock})
@@ -369,7 +368,7 @@ func (n *LockNode) OnResult(r LockResult) {
 			n.event("coordination-up", fmt.Sprintf("the coordination database answers again after %v", n.now-n.downSince))
 			n.upSince = n.now
 		}
-		n.downSince, n.downReason, n.lastOK = 0, "", n.now
+		n.downSince, n.downReason = 0, ""
 	}
 	if r.Row != nil {
 		n.applyRow(*r.Row)
