@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -693,17 +692,8 @@ func (n *LockNode) RemoveMember(id uint64) error {
 // RequestSwitchover proposes a planned switchover (as Node's).
 func (n *LockNode) RequestSwitchover(to uint64, scheduledAt int64) error {
 	st := &n.state
-	switch {
-	case !st.Bootstrapped || st.Primary == 0:
-		return fmt.Errorf("%w: no primary yet", ErrRejected)
-	case st.Maintenance:
-		return fmt.Errorf("%w: maintenance mode is on", ErrRejected)
-	case to != 0 && to == st.Primary:
-		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
-	case to != 0 && !slices.Contains(n.members(), to):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
-	case st.Switchover != nil:
-		return fmt.Errorf("%w: a switchover to node %d is already pending", ErrRejected, st.Switchover.To)
+	if err := checkSwitchover(*st, n.members(), to); err != nil {
+		return err
 	}
 	return n.propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now, ScheduledAt: scheduledAt}})
 }
@@ -711,24 +701,16 @@ func (n *LockNode) RequestSwitchover(to uint64, scheduledAt int64) error {
 // RequestFailover proposes a manual failover (as Node's).
 func (n *LockNode) RequestFailover(to uint64, allowDataLoss bool) error {
 	st := &n.state
-	switch {
-	case !st.Bootstrapped:
-		return fmt.Errorf("%w: no primary yet", ErrRejected)
-	case to == st.Primary:
-		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
-	case !slices.Contains(n.members(), to):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
+	if err := checkFailover(*st, n.members(), to); err != nil {
+		return err
 	}
 	return n.propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Token: st.Token, To: to, AllowDataLoss: allowDataLoss, At: n.now}})
 }
 
 // SetDetached detaches or re-attaches a replica.
 func (n *LockNode) SetDetached(id uint64, on bool) error {
-	switch {
-	case !slices.Contains(n.members(), id):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, id)
-	case on && id == n.state.Primary:
-		return fmt.Errorf("%w: node %d is the primary; only a replica can be detached", ErrRejected, id)
+	if err := checkDetached(n.state, n.members(), id, on); err != nil {
+		return err
 	}
 	return n.propose(Command{Type: CmdSetDetached, Detached: &DetachedCmd{Node: id, On: on}})
 }
@@ -961,23 +943,6 @@ func (n *LockNode) collect(f *lockFailover) {
 	n.event("failover", fmt.Sprintf("token %d: promoting node %d under token %d: %s", f.token, c.ID, f.token+1, ch.Reason))
 }
 
-func (n *LockNode) syncFor(old uint64) SyncState {
-	s := n.state.Sync.normalized()
-	if !s.Enabled() {
-		return s
-	}
-	if len(s.Members) == 0 {
-		s.Members = n.members()
-	}
-	s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(id uint64) bool { return id == old })
-	return s
-}
+func (n *LockNode) syncFor(old uint64) SyncState { return syncFor(n.state, n.members(), old) }
 
-func (n *LockNode) maximumLag() uint64 {
-	if v, ok := n.state.Config["failover.maximum_lag_on_failover"]; ok {
-		if lag, err := strconv.ParseUint(v, 10, 64); err == nil {
-			return lag
-		}
-	}
-	return n.cfg.MaximumLagOnFailover
-}
+func (n *LockNode) maximumLag() uint64 { return maximumLag(n.state, n.cfg.MaximumLagOnFailover) }
