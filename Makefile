@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build install test test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
+.PHONY: all build install test test-pglock test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
 
 all: build
 
@@ -36,6 +36,12 @@ install: build
 # package (-p 1) so real clusters do not fight for the two cores.
 test: build vet
 	$(GO) test -count=1 -p 1 -timeout 14m ./...
+
+# The shared failover suite on the pglock election backend (each test
+# with its own coordination server): about 3 minutes on 2 cores.
+PGLOCK_E2E ?= TestFailoverKillPrimary|TestPostgresCrashRestartsInPlace|TestReplicaLossNoFailover|TestReplicaLossQuorum|TestKillPrimaryDaemonOnly|TestFrozenPrimaryDaemon|TestPartitionPrimary$$|TestSwitchover$$
+test-pglock: build
+	RAMD_E2E_ELECTION=pglock $(GO) test -count=1 -timeout 10m -run '$(PGLOCK_E2E)' ./e2e
 
 test-unit:
 	$(GO) test -count=1 -short ./...
@@ -82,11 +88,14 @@ bench-api: build
 	$(GO) run ./e2e/cmd/benchapi -ramd $(BIN)/ramd
 
 # Unplanned failover: TRIALS fresh 3-node clusters per synchronous mode
-# (SYNC, default off and quorum), kill -9 of the primary.
+# (SYNC, default off and quorum), kill -9 of the primary. ELECTION=pglock
+# measures the pglock backend (NODES=2 for two-node clusters).
 TRIALS ?= 10
 SYNC ?= off,quorum
+ELECTION ?= quorum
+NODES ?= 3
 bench-failover: build
-	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC)
+	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC) -election $(ELECTION) -nodes $(NODES)
 
 # The cluster simulator over 10,000 seeds.
 sim: build

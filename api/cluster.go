@@ -56,6 +56,11 @@ type clusterStatus struct {
 	SynchronousNodeCount int    `json:"synchronous_node_count"`
 	// Switchover is a pending (possibly scheduled) switchover.
 	Switchover *PendingSwitchover `json:"switchover,omitempty"`
+	// Election is the backend ("quorum" or "pglock");
+	// CoordinationUnreachable, with pglock, why its coordination database
+	// counts as unreachable (no failover possible meanwhile).
+	Election                string `json:"election,omitempty"`
+	CoordinationUnreachable string `json:"coordination_unreachable,omitempty"`
 }
 
 func (v *view) nodeStatus(m *mesh.Member) nodeStatus {
@@ -105,6 +110,7 @@ func (s *server) clusterStatus(v *view) clusterStatus {
 		cs.FencingToken, cs.CoordinatorNodeID, cs.FailoverPhase, cs.Maintenance = e.Token, e.CoordinatorNodeID, e.Phase, e.Maintenance
 		cs.SynchronousMode, cs.SynchronousStandbys, cs.SynchronousNodeCount = e.SyncMode, e.SyncStandbys, e.SyncCount
 		cs.Switchover = e.Switchover
+		cs.Election, cs.CoordinationUnreachable = e.Backend, e.CoordinationUnreachable
 		if cs.SynchronousMode == "" {
 			cs.SynchronousMode = "off"
 		}
@@ -333,6 +339,16 @@ func (s *server) handleClusterHealth(w http.ResponseWriter, r *http.Request) {
 	h.SecurityFindings = []SecurityFinding{}
 	if sr, ok := s.src.(SecurityReporter); ok {
 		h.SecurityFindings = append(h.SecurityFindings, sr.SecurityFindings()...)
+	}
+	if es, ok := s.src.(ElectionSource); ok {
+		// Without its coordination database a pglock cluster cannot fail
+		// over: at least degraded.
+		if why := es.Election().CoordinationUnreachable; why != "" {
+			h.Reasons = append(h.Reasons, why)
+			if h.Status == clusterHealthy {
+				h.Status = clusterDegraded
+			}
+		}
 	}
 	code, msg := http.StatusOK, "cluster is "+h.Status
 	if h.Status == clusterFailed {

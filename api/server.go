@@ -72,6 +72,12 @@ type ElectionInfo struct {
 	Detached []int
 	// Switchover is the pending switchover, if any.
 	Switchover *PendingSwitchover
+	// Backend is the election backend ("quorum" or "pglock").
+	Backend string
+	// CoordinationUnreachable (pglock) says why the coordination database
+	// counts as unreachable — no failover can happen meanwhile; "" while
+	// it answers.
+	CoordinationUnreachable string
 }
 
 // PendingSwitchover is a requested switchover not carried out yet.

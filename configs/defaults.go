@@ -18,6 +18,7 @@ func Default() *Config {
 			ExpectNodes: 1,
 			LogLevel:    "info",
 			PrimaryPort: 5432,
+			Election:    "quorum",
 		},
 		Mesh: MeshConfig{
 			BindAddr:         "0.0.0.0",

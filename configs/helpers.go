@@ -77,7 +77,8 @@ const redacted = "<redacted>"
 
 // Redacted returns a copy of c safe to log or serve: postgresql.password,
 // postgresql.replication_password, api.auth_token, api.read_token and
-// mesh.encrypt_key are replaced by "<redacted>" when set (an empty secret stays empty, which
+// mesh.encrypt_key are replaced by "<redacted>" when set, and so is the
+// password inside cluster.coordination_dsn (RedactDSN) (an empty secret stays empty, which
 // shows that it is unset). The copy does not pass Validate when
 // encrypt_key was set.
 func (c *Config) Redacted() *Config {
@@ -88,6 +89,7 @@ func (c *Config) Redacted() *Config {
 			*s = redacted
 		}
 	}
+	r.Cluster.CoordinationDSN = RedactDSN(r.Cluster.CoordinationDSN)
 	return r
 }
 

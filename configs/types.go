@@ -92,6 +92,20 @@ type ClusterConfig struct {
 	// filter /replica?tag_key=value on. Keys and values are non-empty and
 	// contain no whitespace. Default: none.
 	Tags map[string]string `toml:"tags"`
+	// Election chooses the election backend: "quorum" (raft among the
+	// daemons; the lease is granted by a majority of voters, so a cluster
+	// needs three daemons to survive one failure) or "pglock" (the state,
+	// the coordinator lock and the lease live in a separate coordination
+	// PostgreSQL database, coordination_dsn; two-node clusters work). See
+	// docs/design.md. Default: "quorum".
+	Election string `toml:"election"`
+	// CoordinationDSN is the coordination database's connection string
+	// (libpq keyword/value or postgres:// URL) for election = "pglock";
+	// required there, refused otherwise. Every node of a cluster must name
+	// the same database. The user needs CREATE on the database the first
+	// time (ramd creates schema "ramd"). It may hold a password: it is
+	// redacted wherever the configuration is shown. Default: "".
+	CoordinationDSN string `toml:"coordination_dsn"`
 }
 
 // MeshConfig configures SWIM gossip (hashicorp/memberlist). The defaults

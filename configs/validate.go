@@ -76,6 +76,20 @@ func (c *Config) validateCluster(p *problems) {
 			p.add(fmt.Sprintf("cluster.join[%d]", i), "%q: %v", seed, err)
 		}
 	}
+	switch cl.Election {
+	case "quorum":
+		if cl.CoordinationDSN != "" {
+			p.add("cluster.coordination_dsn", "set, but cluster.election is \"quorum\": the coordination database is only used with election = \"pglock\"")
+		}
+	case "pglock":
+		if cl.CoordinationDSN == "" {
+			p.add("cluster.coordination_dsn", "required with election = \"pglock\" (the coordination database's connection string)")
+		} else if err := checkDSN(cl.CoordinationDSN); err != nil {
+			p.add("cluster.coordination_dsn", "%v", err)
+		}
+	default:
+		p.add("cluster.election", "%q: must be \"quorum\" or \"pglock\"", cl.Election)
+	}
 	if cl.ExpectNodes < 1 || cl.ExpectNodes > 64 {
 		p.add("cluster.expect_nodes", "%d is out of range 1-64", cl.ExpectNodes)
 	}

@@ -147,7 +147,7 @@ func (d *Daemon) PatchClusterConfig(ctx context.Context, changes map[string]*str
 	if _, err := d.cfg.WithOverrides(next); err != nil {
 		return api.ClusterConfigInfo{}, &api.OpError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
-	if err := d.propose(ctx, func(n *election.Node) error { return n.SetConfig(set, unset) }); err != nil {
+	if err := d.propose(ctx, func(n election.Backend) error { return n.SetConfig(set, unset) }); err != nil {
 		return api.ClusterConfigInfo{}, err
 	}
 	for {

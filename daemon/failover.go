@@ -72,8 +72,14 @@ type failoverLoop struct {
 	inbox chan election.Message
 	start time.Time
 
-	node   *election.Node
+	node   election.Backend
 	ticked int64
+
+	// pglock backend only: the node (also in node) and its database
+	// operations' executor.
+	lock     *election.LockNode
+	lockExec *lockExec
+	results  chan election.LockResult
 
 	sendMu sync.Mutex
 	queues map[uint64]chan []byte
@@ -89,6 +95,10 @@ type failoverLoop struct {
 	leaseUntil time.Time
 	leader     uint64
 	phase      string
+	// pglock: the row has been read; why the coordination database
+	// counts as unreachable ("" while it answers).
+	stateKnown  bool
+	unreachable string
 
 	lastBootstrapPropose time.Time
 	// hadState: the store held election state when the daemon started.
@@ -157,6 +167,7 @@ func (f *failoverLoop) now() time.Duration { return time.Since(f.start) }
 // run drives the election until ctx ends.
 func (f *failoverLoop) run(ctx context.Context) {
 	defer f.store.Close()
+	defer f.closeLock()
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	for {
@@ -185,6 +196,8 @@ func (f *failoverLoop) run(ctx context.Context) {
 			f.tick()
 		case fn := <-f.calls:
 			fn()
+		case r := <-f.results:
+			f.lock.OnResult(r)
 		}
 		f.handleReady(ctx)
 	}
@@ -274,6 +287,9 @@ func (f *failoverLoop) checkSelf(st election.ClusterState) {
 // as a founding voter when expect_nodes daemons see each other, or as a
 // joiner that the coordinator adds later.
 func (f *failoverLoop) create() bool {
+	if f.d.cfg.Cluster.Election == "pglock" {
+		return f.createLock()
+	}
 	cfg := election.Config{ID: uint64(f.d.cfg.Cluster.NodeID), TickInterval: tickInterval, ElectionTick: electionTicks, HeartbeatTick: heartbeatTicks, Start: f.now(), Lease: f.lease, Logger: raftLogger{f.log},
 		MaximumLagOnFailover: uint64(f.d.cfg.Failover.MaximumLagOnFailover)}
 	if m := f.d.cfg.Failover.SynchronousMode; m != "off" {
@@ -403,7 +419,7 @@ func (f *failoverLoop) handleReady(ctx context.Context) {
 				f.fence(ctx, a)
 			}
 		}
-		if err := f.store.Save(rd); err != nil {
+		if err := f.save(rd); err != nil {
 			// Without durable votes and revocations the node could break
 			// its promises after a restart: stop taking part.
 			f.log.Error("persisting election state failed; leaving the election", "error", err)
@@ -415,6 +431,9 @@ func (f *failoverLoop) handleReady(ctx context.Context) {
 		}
 		for _, a := range rd.Actions {
 			f.act(a)
+		}
+		for _, op := range rd.Ops {
+			f.lockExec.submit(op)
 		}
 		for _, e := range rd.Events {
 			f.log.Info(e.Kind, "token", f.node.State().Token, "reason", e.Reason, "node_id", f.d.cfg.Cluster.NodeID)
@@ -455,6 +474,7 @@ func (f *failoverLoop) act(a election.Action) {
 		// A promotion waits for the lease: reconcile as soon as it is
 		// held (publish first, so HoldsLease sees it).
 		f.publish(f.node.State())
+		f.resumeAfterFence(a)
 		f.wake()
 	case election.ActPromote:
 		f.d.gate.resume()
@@ -546,8 +566,17 @@ func (f *failoverLoop) Want() desired {
 func (f *failoverLoop) publish(st election.ClusterState) {
 	until := f.leaseEnd()
 	phase := f.node.FailoverPhase()
+	var known bool
+	var unreachable string
+	if f.lock != nil {
+		known = f.lock.StateKnown()
+		if since, why, down := f.lock.Unreachable(); down {
+			unreachable = fmt.Sprintf("coordination database unreachable for %s (%s): no failover possible", (f.lock.Now() - since).Truncate(100*time.Millisecond), why)
+		}
+	}
 	f.mu.Lock()
 	f.state, f.leaseUntil, f.leader, f.phase = st, until, f.node.Leader(), phase
+	f.stateKnown, f.unreachable = known, unreachable
 	f.mu.Unlock()
 	f.updateMetrics(st, until, phase)
 }
@@ -572,6 +601,8 @@ func (f *failoverLoop) updateMetrics(st election.ClusterState, until time.Time, 
 		Coordinator:  f.node.IsLeader(),
 		FailingOver:  phase != "",
 		LeaseUntil:   until,
+
+		CoordinationUnreachable: f.lock != nil && f.lockUnreachable(),
 	})
 }
 
@@ -583,6 +614,11 @@ func (f *failoverLoop) neverBootstrapped() bool {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	if f.d.cfg.Cluster.Election == "pglock" {
+		// Only a read row says "no primary recorded yet"; before the
+		// first read nothing is known.
+		return f.stateKnown && !f.state.Bootstrapped
+	}
 	return !f.hadState && !f.state.Bootstrapped
 }
 

@@ -22,7 +22,7 @@ import (
 
 // propose runs fn (a proposal on the election node) on the election loop
 // and returns its error.
-func (d *Daemon) propose(ctx context.Context, fn func(n *election.Node) error) error {
+func (d *Daemon) propose(ctx context.Context, fn func(n election.Backend) error) error {
 	if d.failover == nil {
 		return &api.OpError{Status: http.StatusServiceUnavailable, Message: "the election is not running on this node"}
 	}
@@ -46,7 +46,11 @@ func (d *Daemon) propose(ctx context.Context, fn func(n *election.Node) error) e
 		case errors.Is(err, election.ErrRejected):
 			return &api.OpError{Status: http.StatusConflict, Message: err.Error()}
 		default:
-			return &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("%v (is a quorum of daemons up?)", err)}
+			hint := "is a quorum of daemons up?"
+			if d.cfg.Cluster.Election == "pglock" {
+				hint = "is the coordination database reachable?"
+			}
+			return &api.OpError{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("%v (%s)", err, hint)}
 		}
 	case <-ctx.Done():
 		return ctx.Err()
@@ -67,7 +71,7 @@ func (d *Daemon) Switchover(ctx context.Context, candidate int, at time.Time) (a
 	if !at.IsZero() {
 		atMS = at.UnixMilli()
 	}
-	err := d.propose(ctx, func(n *election.Node) error { return n.RequestSwitchover(uint64(candidate), atMS) })
+	err := d.propose(ctx, func(n election.Backend) error { return n.RequestSwitchover(uint64(candidate), atMS) })
 	if err != nil {
 		return api.SwitchoverResult{}, err
 	}
@@ -187,7 +191,7 @@ func (d *Daemon) Failover(ctx context.Context, candidate int, allowDataLoss bool
 	case m.Liveness != mesh.Alive || !m.State.PGRunning || m.State.Role != mesh.RoleReplica:
 		return api.SwitchoverResult{}, &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("candidate node %d is not a running replica", candidate)}
 	}
-	if err := d.propose(ctx, func(n *election.Node) error { return n.RequestFailover(uint64(candidate), allowDataLoss) }); err != nil {
+	if err := d.propose(ctx, func(n election.Backend) error { return n.RequestFailover(uint64(candidate), allowDataLoss) }); err != nil {
 		return api.SwitchoverResult{}, err
 	}
 	res := api.SwitchoverResult{OldPrimary: int(st.Primary)}
@@ -206,7 +210,7 @@ func (d *Daemon) Failover(ctx context.Context, candidate int, allowDataLoss bool
 		case <-ctx.Done():
 			// Withdraw it rather than let it fire later unexpectedly.
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = d.propose(cctx, func(n *election.Node) error { return n.CancelFailover() })
+			_ = d.propose(cctx, func(n election.Backend) error { return n.CancelFailover() })
 			cancel()
 			why := phase
 			if why == "" {
@@ -234,7 +238,7 @@ func (d *Daemon) SetReplication(ctx context.Context, node int, attached bool) er
 	case m.Liveness != mesh.Alive:
 		return &api.OpError{Status: http.StatusPreconditionFailed, Message: fmt.Sprintf("node %d is %s", node, m.Liveness)}
 	}
-	if err := d.propose(ctx, func(n *election.Node) error { return n.SetDetached(uint64(node), !attached) }); err != nil {
+	if err := d.propose(ctx, func(n election.Backend) error { return n.SetDetached(uint64(node), !attached) }); err != nil {
 		return err
 	}
 	for {
@@ -276,7 +280,7 @@ func (d *Daemon) AddNode(ctx context.Context, id int, address string, port int) 
 		}
 	}
 	if st, _, _ := d.failover.Snapshot(); !slices.Contains(st.Voters, uint64(id)) && !slices.Contains(st.Learners, uint64(id)) {
-		if err := d.propose(ctx, func(n *election.Node) error { return n.AddMember(uint64(id)) }); err != nil {
+		if err := d.propose(ctx, func(n election.Backend) error { return n.AddMember(uint64(id)) }); err != nil {
 			return api.NodeMembership{}, err
 		}
 	}
@@ -315,7 +319,7 @@ func (d *Daemon) RemoveNode(ctx context.Context, id int) error {
 		return &api.OpError{Status: http.StatusConflict, Message: fmt.Sprintf("node %d is running: stop its daemon (ramd stop) before removing it", id)}
 	}
 	if member {
-		if err := d.propose(ctx, func(n *election.Node) error { return n.RemoveMember(uint64(id)) }); err != nil {
+		if err := d.propose(ctx, func(n election.Backend) error { return n.RemoveMember(uint64(id)) }); err != nil {
 			return err
 		}
 		for {
@@ -340,7 +344,7 @@ func (d *Daemon) CancelSwitchover(ctx context.Context) error {
 	if st.Switchover == nil {
 		return &api.OpError{Status: http.StatusNotFound, Message: "no switchover is pending"}
 	}
-	if err := d.propose(ctx, func(n *election.Node) error { return n.CancelSwitchover() }); err != nil {
+	if err := d.propose(ctx, func(n election.Backend) error { return n.CancelSwitchover() }); err != nil {
 		return err
 	}
 	for {
@@ -358,7 +362,7 @@ func (d *Daemon) CancelSwitchover(ctx context.Context) error {
 // SetMaintenance implements api.Operator; it returns once the change is
 // applied on this node.
 func (d *Daemon) SetMaintenance(ctx context.Context, on bool) error {
-	if err := d.propose(ctx, func(n *election.Node) error { return n.SetMaintenance(on) }); err != nil {
+	if err := d.propose(ctx, func(n election.Backend) error { return n.SetMaintenance(on) }); err != nil {
 		return err
 	}
 	for {

@@ -215,6 +215,7 @@ func (d *Daemon) Election() api.ElectionInfo {
 	info := api.ElectionInfo{
 		Bootstrapped: st.Bootstrapped, PrimaryNodeID: int(st.Primary), Token: st.Token,
 		CoordinatorNodeID: int(leader), Phase: phase, Maintenance: st.Maintenance,
+		Backend: d.cfg.Cluster.Election, CoordinationUnreachable: d.failover.Unreachable(),
 	}
 	for _, id := range st.Detached {
 		info.Detached = append(info.Detached, int(id))

@@ -49,6 +49,7 @@ func prepare(t *testing.T, opts cluster.Options) *cluster.Cluster {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
+	withBackend(t, c, opts)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("stopping the cluster: %v", err)

@@ -3,7 +3,6 @@ package election
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -145,21 +144,9 @@ func (n *Node) resumeRevoked() {
 	n.startFailover(st.Token, fmt.Sprintf("resuming: token %d is revoked (an earlier coordinator revoked it, or its primary released it)", st.Token), false)
 }
 
-// syncFor is the synchronous setup to choose under: the applied one, with
-// an empty member list resolved to every member but the old primary, and
-// the old primary taken out of an explicit one (it is not its own
-// standby).
-func (n *Node) syncFor(old uint64) SyncState {
-	s := n.state.Sync.normalized()
-	if !s.Enabled() {
-		return s
-	}
-	if len(s.Members) == 0 {
-		s.Members = n.members()
-	}
-	s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(id uint64) bool { return id == old })
-	return s
-}
+// syncFor is the synchronous setup to choose under (see the shared
+// syncFor).
+func (n *Node) syncFor(old uint64) SyncState { return syncFor(n.state, n.members(), old) }
 
 // coordinate advances the failover as far as it can at n.now.
 func (n *Node) coordinate() {
@@ -297,16 +284,8 @@ func (n *Node) coordinate() {
 	}
 }
 
-// maximumLag is maximum_lag_on_failover: the cluster-wide override when
-// one is set (and parses), else this node's configuration.
-func (n *Node) maximumLag() uint64 {
-	if v, ok := n.state.Config["failover.maximum_lag_on_failover"]; ok {
-		if lag, err := strconv.ParseUint(v, 10, 64); err == nil {
-			return lag
-		}
-	}
-	return n.cfg.MaximumLagOnFailover
-}
+// maximumLag is maximum_lag_on_failover (see the shared maximumLag).
+func (n *Node) maximumLag() uint64 { return maximumLag(n.state, n.cfg.MaximumLagOnFailover) }
 
 // manualFailover is the pending manual failover of the applied token.
 func (n *Node) manualFailover() *FailoverCmd {

@@ -15,6 +15,13 @@
 //   - choose.go: which replica to promote.
 //   - node.go, ready.go, messages.go, coordinator.go: Node, a wrapper of
 //     etcd raft's RawNode with the same Tick/Step/Ready/Advance shape.
+//   - backend.go: Backend, what the daemon drives, implemented by Node
+//     (election = "quorum") and LockNode.
+//   - locknode.go, lockops.go, lockstate.go: LockNode, the pglock
+//     backend: the state, the coordinator lock and the lease live in a
+//     coordination PostgreSQL database; LockNode asks for operations
+//     (Ready.Ops) that election/pglock runs, and decides on their results
+//     (see docs/design.md, "The second backend").
 //
 // # Protocol
 //

@@ -31,6 +31,10 @@ const (
 	MsgPositionRequest MsgType = "position-request"
 	// MsgPosition: node → coordinator, Candidate filled in.
 	MsgPosition MsgType = "position"
+	// MsgChanged (pglock backend): "the coordination database's row just
+	// changed; read it now" — a hint that saves waiting for the next
+	// periodic read, never a decision.
+	MsgChanged MsgType = "changed"
 )
 
 // Message is one unit the daemon carries between nodes, in any order, any
@@ -110,7 +114,7 @@ func (m Message) validate() error {
 		if m.Token == 0 {
 			return fmt.Errorf("%w: %s without token", ErrMalformedMessage, m.Type)
 		}
-	case MsgPositionRequest:
+	case MsgPositionRequest, MsgChanged:
 	case MsgPosition:
 		if m.Candidate == nil {
 			return fmt.Errorf("%w: position without candidate", ErrMalformedMessage)

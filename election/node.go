@@ -510,17 +510,8 @@ func (n *Node) ReleaseAfterStop(reason string, final Position) {
 // ms; 0: now).
 func (n *Node) RequestSwitchover(to uint64, scheduledAt int64) error {
 	st := &n.state
-	switch {
-	case !st.Bootstrapped || st.Primary == 0:
-		return fmt.Errorf("%w: no primary yet", ErrRejected)
-	case st.Maintenance:
-		return fmt.Errorf("%w: maintenance mode is on", ErrRejected)
-	case to != 0 && to == st.Primary:
-		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
-	case to != 0 && !slices.Contains(n.members(), to):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
-	case st.Switchover != nil:
-		return fmt.Errorf("%w: a switchover to node %d is already pending", ErrRejected, st.Switchover.To)
+	if err := checkSwitchover(*st, n.members(), to); err != nil {
+		return err
 	}
 	return n.Propose(Command{Type: CmdSwitchover, Switchover: &SwitchoverCmd{From: st.Primary, To: to, At: n.now, ScheduledAt: scheduledAt}})
 }
@@ -530,24 +521,16 @@ func (n *Node) RequestSwitchover(to uint64, scheduledAt int64) error {
 // apply to it.
 func (n *Node) RequestFailover(to uint64, allowDataLoss bool) error {
 	st := &n.state
-	switch {
-	case !st.Bootstrapped:
-		return fmt.Errorf("%w: no primary yet", ErrRejected)
-	case to == st.Primary:
-		return fmt.Errorf("%w: node %d is already the primary", ErrRejected, to)
-	case !slices.Contains(n.members(), to):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, to)
+	if err := checkFailover(*st, n.members(), to); err != nil {
+		return err
 	}
 	return n.Propose(Command{Type: CmdFailover, Failover: &FailoverCmd{Token: st.Token, To: to, AllowDataLoss: allowDataLoss, At: n.now}})
 }
 
 // SetDetached detaches replica id from streaming (on) or re-attaches it.
 func (n *Node) SetDetached(id uint64, on bool) error {
-	switch {
-	case !slices.Contains(n.members(), id):
-		return fmt.Errorf("%w: node %d is not a member", ErrRejected, id)
-	case on && id == n.state.Primary:
-		return fmt.Errorf("%w: node %d is the primary; only a replica can be detached", ErrRejected, id)
+	if err := checkDetached(n.state, n.members(), id, on); err != nil {
+		return err
 	}
 	return n.Propose(Command{Type: CmdSetDetached, Detached: &DetachedCmd{Node: id, On: on}})
 }

@@ -41,6 +41,11 @@ type Ready struct {
 
 	Actions []Action
 	Events  []Event
+
+	// Ops are operations on the coordination database (pglock backend
+	// only): run each and report it with LockNode.OnResult. They come
+	// after fencing and sending, with the other actions.
+	Ops []LockOp
 }
 
 // Applied is one applied log entry.
@@ -133,5 +138,5 @@ func (e Event) String() string { return fmt.Sprintf("%s: %s", e.Kind, e.Reason) 
 // IsEmpty reports whether the Ready holds no work.
 func (rd Ready) IsEmpty() bool {
 	return rd.HardState == nil && len(rd.Entries) == 0 && rd.Snapshot == nil && !rd.RevokedChanged &&
-		len(rd.Messages) == 0 && len(rd.Applied) == 0 && rd.State == nil && len(rd.Actions) == 0 && len(rd.Events) == 0
+		len(rd.Messages) == 0 && len(rd.Applied) == 0 && rd.State == nil && len(rd.Actions) == 0 && len(rd.Events) == 0 && len(rd.Ops) == 0
 }

@@ -42,6 +42,7 @@ type Metrics struct {
 	leaderChanges    prometheus.Counter
 	fencingToken     prometheus.Gauge
 	coordinator      prometheus.Gauge
+	coordDown        prometheus.Gauge
 	maintenance      prometheus.Gauge
 	failovers        *prometheus.CounterVec
 	failoverDuration prometheus.Histogram
@@ -162,7 +163,11 @@ func New(reg prometheus.Registerer) *Metrics {
 	})
 	m.coordinator = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ramd_coordinator",
-		Help: "1 when this node is the raft leader, the coordinator that runs failovers; 0 otherwise.",
+		Help: "1 when this node is the coordinator that runs failovers (quorum: the raft leader; pglock: the holder of the coordination database's advisory lock); 0 otherwise.",
+	})
+	m.coordDown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ramd_coordination_unreachable",
+		Help: "election = pglock: 1 while this node cannot reach the coordination database (no failover can happen, and a primary's lease runs out); 0 otherwise, and always 0 with the quorum backend.",
 	})
 	m.maintenance = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "ramd_maintenance_mode",
@@ -199,7 +204,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.requests, m.duration, m.apiErrors,
 		m.nodesTotal, m.healthyNodes, m.nodeRole, m.meshMembers,
 		m.pgUp, m.lagSeconds, m.lagBytes, m.timeline, m.standbyLag,
-		m.leaderChanges, m.fencingToken, m.coordinator, m.maintenance,
+		m.leaderChanges, m.fencingToken, m.coordinator, m.maintenance, m.coordDown,
 		m.failovers, m.failoverDuration, m.leaseRemaining,
 		m.buildInfo,
 		m.meshHealth, m.standbyLagSeconds, m.lastBackup, m.vitals,
@@ -357,6 +362,9 @@ type Election struct {
 	Coordinator bool
 	// FailingOver: this node, as coordinator, is running a failover now.
 	FailingOver bool
+	// CoordinationUnreachable (pglock): the coordination database does
+	// not answer.
+	CoordinationUnreachable bool
 	// LeaseUntil is the end of this node's primary lease (zero: none).
 	LeaseUntil time.Time
 }
@@ -421,6 +429,7 @@ func (m *Metrics) UpdateElection(e Election) {
 	}
 	m.fencingToken.Set(float64(e.Token))
 	m.coordinator.Set(boolFloat(e.Coordinator))
+	m.coordDown.Set(boolFloat(e.CoordinationUnreachable))
 	m.maintenance.Set(boolFloat(e.Maintenance))
 
 	m.mu.Lock()

@@ -446,7 +446,7 @@ func TestNames(t *testing.T) {
 		"ramd_api_requests_total", "ramd_api_errors_total", "ramd_postgresql_standby_lag_bytes",
 		"ramd_cluster_leader_changes_total", "ramd_fencing_token", "ramd_coordinator",
 		"ramd_failovers_total", "ramd_failover_duration_seconds", "ramd_lease_remaining_seconds",
-		"ramd_mesh_members", "ramd_maintenance_mode", "ramd_postgresql_timeline",
+		"ramd_mesh_members", "ramd_maintenance_mode", "ramd_postgresql_timeline", "ramd_coordination_unreachable",
 		"go_goroutines", "process_cpu_seconds_total",
 		"ramd_mesh_health_score", "ramd_postgresql_standby_lag_seconds", "ramd_backup_last_success_timestamp_seconds",
 		"ramd_postgresql_connections", "ramd_postgresql_connections_total", "ramd_postgresql_max_connections",

@@ -39,7 +39,11 @@ type Status struct {
 	SyncMode      string       `json:"synchronous_mode"`
 	SyncStandbys  []int        `json:"synchronous_standbys"`
 	SyncCount     int          `json:"synchronous_node_count"`
-	Switchover    *struct {
+	// Election is the backend; CoordinationUnreachable (pglock) why the
+	// coordination database counts as unreachable.
+	Election                string `json:"election"`
+	CoordinationUnreachable string `json:"coordination_unreachable"`
+	Switchover              *struct {
 		From        int    `json:"from"`
 		To          int    `json:"to"`
 		ScheduledAt string `json:"scheduled_at"`
@@ -77,6 +81,12 @@ func PrintStatus(out io.Writer, s Status) {
 		}
 	}
 	fmt.Fprintf(out, "Cluster: %s   Primary: %s   Token: %d   Coordinator: node %d\n", s.ClusterName, primary, s.FencingToken, s.Coordinator)
+	if s.Election == "pglock" {
+		fmt.Fprintln(out, "Election: pglock (state, coordinator lock and lease in the coordination database)")
+	}
+	if s.CoordinationUnreachable != "" {
+		fmt.Fprintf(out, "Warning: %s\n", s.CoordinationUnreachable)
+	}
 	if s.Maintenance {
 		fmt.Fprintln(out, "Maintenance mode: automatic failover is off")
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// [api] TLS settings are for the caller to write into the config
 	// files). Default: plain HTTP with the default client.
 	HTTP *http.Client
+	// Election is [cluster] election ("" leaves the default, quorum);
+	// CoordinationDSN its coordination_dsn (for "pglock").
+	Election, CoordinationDSN string
 }
 
 // Node is one launched node.
@@ -181,6 +184,10 @@ expect_nodes = {{.Expect}}
 data_directory = "{{.N.DataDir}}"
 state_directory = "{{.N.StateDir}}"
 log_level = "{{.LogLevel}}"
+{{- if .Election}}
+election = "{{.Election}}"
+coordination_dsn = {{printf "%q" .CoordinationDSN}}
+{{- end}}
 
 [mesh]
 bind_addr = "{{.N.Addr}}"
@@ -223,12 +230,35 @@ func (c *Cluster) writeConfig(n *Node) error {
 	err = configTemplate.Execute(f, map[string]any{
 		"N": n, "ClusterName": "demo", "Join": strings.Join(join, ", "), "Expect": len(c.Nodes),
 		"LogLevel": c.opts.LogLevel, "Password": c.Password, "Token": c.Token, "Extra": c.opts.Extra,
-		"Netns": c.net != nil, "HBA": hba,
+		"Netns": c.net != nil, "HBA": hba, "Election": c.opts.Election, "CoordinationDSN": c.opts.CoordinationDSN,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: write %s: %w", n.ConfigPath, err)
 	}
 	return f.Close()
+}
+
+// HostAddr is the host's address as the nodes reach it: the bridge's
+// with Netns, else 127.0.0.1 (for servers a test runs beside the cluster,
+// such as a coordination database).
+func (c *Cluster) HostAddr() string {
+	if c.net != nil {
+		return c.net.hostAddr()
+	}
+	return "127.0.0.1"
+}
+
+// SetCoordination makes every node use the pglock election backend with
+// the coordination database dsn, rewriting their configuration files
+// (call it before Start).
+func (c *Cluster) SetCoordination(dsn string) error {
+	c.opts.Election, c.opts.CoordinationDSN = "pglock", dsn
+	for _, n := range c.Nodes {
+		if err := c.writeConfig(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Start launches every node's daemon.

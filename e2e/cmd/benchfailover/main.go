@@ -7,7 +7,9 @@
 // kills -9 the new primary's daemon and PostgreSQL (postmaster and
 // backends) and records the time from the kill to the first write
 // acknowledged by the next primary; and how many acknowledged rows are
-// missing. Run it with `make bench-failover`.
+// missing. Run it with `make bench-failover`; ELECTION=pglock (flag
+// -election pglock) measures the pglock backend instead, each trial with
+// its own coordination server, and NODES (-nodes) sets the cluster size.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,13 +30,26 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ramd/ramd/internal/cluster"
+	"github.com/ramd/ramd/pg"
+	"github.com/ramd/ramd/pg/pgtest"
 )
 
 func main() {
 	bin := flag.String("ramd", "bin/ramd", "ramd binary")
 	trials := flag.Int("trials", 10, "number of trials per mode")
 	modes := flag.String("sync", "off,quorum", "synchronous_mode values to measure, comma-separated (off, quorum, strict)")
+	backend := flag.String("election", "quorum", "election backend: quorum or pglock (a coordination server per trial)")
+	nodes := flag.Int("nodes", 3, "nodes per cluster (pglock works with 2)")
 	flag.Parse()
+	if *backend != "quorum" && *backend != "pglock" {
+		fmt.Fprintf(os.Stderr, "benchfailover: -election: %q is not quorum or pglock\n", *backend)
+		os.Exit(2)
+	}
+	if *nodes < 2 || (*backend == "quorum" && *nodes < 3) {
+		fmt.Fprintf(os.Stderr, "benchfailover: -nodes %d: at least 3 with quorum, 2 with pglock\n", *nodes)
+		os.Exit(2)
+	}
+	opts := trialOptions{election: *backend, nodes: *nodes}
 	abs, err := filepath.Abs(*bin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchfailover:", err)
@@ -55,7 +71,7 @@ func main() {
 		var times, pauses []time.Duration
 		lostTotal, ackedTotal, switchLost := 0, 0, 0
 		for i := 1; i <= *trials; i++ {
-			r, err := trial(abs, mode)
+			r, err := trial(abs, mode, opts)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "synchronous_mode=%s trial %d: %v\n", mode, i, err)
 				os.Exit(1)
@@ -71,7 +87,7 @@ func main() {
 			fmt.Sprintf("synchronous_mode=%-7s %2d trials: kill -9 → first acknowledged write on the new primary: %s; acknowledged rows lost: %d of %d", mode, len(times), quantiles(times), lostTotal, ackedTotal),
 			fmt.Sprintf("synchronous_mode=%-7s %2d trials: planned switchover, writes paused: %s; rows lost: %d", mode, len(pauses), quantiles(pauses), switchLost))
 	}
-	fmt.Printf("\ndefault settings (lease_ttl 2s, renew 500ms, fail_after 500ms, fencing lease)\n")
+	fmt.Printf("\nelection %s, %d nodes, default settings (lease_ttl 2s, renew 500ms, fail_after 500ms, fencing lease)\n", *backend, *nodes)
 	for _, s := range summaries {
 		fmt.Println(s)
 	}
@@ -93,14 +109,39 @@ func quantiles(ds []time.Duration) string {
 	return fmt.Sprintf("median %.2f s, p90 %.2f s, max %.2f s", q(0.5).Seconds(), q(0.9).Seconds(), ds[len(ds)-1].Seconds())
 }
 
-func trial(bin, syncMode string) (result, error) {
+// trialOptions is the cluster every trial launches.
+type trialOptions struct {
+	election string
+	nodes    int
+}
+
+func trial(bin, syncMode string, o trialOptions) (result, error) {
 	var res result
 	dir, err := os.MkdirTemp("", "ramd-benchfo-")
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	c, err := cluster.Prepare(cluster.Options{Nodes: 3, Dir: dir, Binary: bin, LogLevel: "info", Extra: fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n", syncMode)})
+	copts := cluster.Options{Nodes: o.nodes, Dir: dir, Binary: bin, LogLevel: "info", Extra: fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n", syncMode)}
+	if o.election == "pglock" {
+		cdir, err := os.MkdirTemp("/tmp", "ramd-benchcoord-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(cdir)
+		coord, err := pgtest.StartCoordination(cdir, "127.0.0.1", slog.New(slog.DiscardHandler))
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer scancel()
+			coord.Manager.Close()
+			_ = coord.Manager.Stop(sctx, pg.StopImmediate)
+		}()
+		copts.Election, copts.CoordinationDSN = "pglock", coord.DSN
+	}
+	c, err := cluster.Prepare(copts)
 	if err != nil {
 		return res, err
 	}
