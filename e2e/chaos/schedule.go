@@ -14,18 +14,18 @@ type Kind string
 // when the fault starts, from the cluster's own view; the others are
 // drawn from the schedule's seed.
 const (
-	PartitionHalves   Kind = "partition-halves"    // random split, minority of 1..n/2 nodes cut from the rest (links between nodes; clients reach all)
-	MajorityRing      Kind = "majority-ring"       // every node sees a majority, no two the same one (3 nodes: one link cut)
-	IsolatePrimary    Kind = "isolate-primary"     // the primary's veth down: cut from nodes and clients alike
-	IsolateCoord      Kind = "isolate-coordinator" // the raft leader's veth down
-	KillDaemon        Kind = "kill-daemon"         // kill -9 of a daemon; restarted at the heal
-	KillPostmaster    Kind = "kill-postmaster"     // kill -9 of a postmaster only (its backends notice and exit); the daemon restarts it
-	KillBoth          Kind = "kill-both"           // kill -9 of a daemon and its whole PostgreSQL process group; daemon restarted at the heal
-	StopDaemon        Kind = "sigstop-daemon"      // SIGSTOP of a daemon, SIGCONT at the heal
-	StopPostmaster    Kind = "sigstop-postmaster"  // SIGSTOP of a postmaster, SIGCONT at the heal
-	Netem             Kind = "netem"               // latency, jitter and loss on a node's link (tc netem)
-	Switchover        Kind = "switchover"          // planned switchover through a random node's API
-	RestartNode       Kind = "restart"             // clean stop of a node (SIGTERM), started again at the heal
+	PartitionHalves Kind = "partition-halves"    // random split, minority of 1..n/2 nodes cut from the rest (links between nodes; clients reach all)
+	MajorityRing    Kind = "majority-ring"       // every node sees a majority, no two the same one (3 nodes: one link cut)
+	IsolatePrimary  Kind = "isolate-primary"     // the primary's veth down: cut from nodes and clients alike
+	IsolateCoord    Kind = "isolate-coordinator" // the raft leader's veth down
+	KillDaemon      Kind = "kill-daemon"         // kill -9 of a daemon; restarted at the heal
+	KillPostmaster  Kind = "kill-postmaster"     // kill -9 of a postmaster only (its backends notice and exit); the daemon restarts it
+	KillBoth        Kind = "kill-both"           // kill -9 of a daemon and its whole PostgreSQL process group; daemon restarted at the heal
+	StopDaemon      Kind = "sigstop-daemon"      // SIGSTOP of a daemon, SIGCONT at the heal
+	StopPostmaster  Kind = "sigstop-postmaster"  // SIGSTOP of a postmaster, SIGCONT at the heal
+	Netem           Kind = "netem"               // latency, jitter and loss on a node's link (tc netem)
+	Switchover      Kind = "switchover"          // planned switchover through a random node's API
+	RestartNode     Kind = "restart"             // clean stop of a node (SIGTERM), started again at the heal
 )
 
 // AllKinds is every fault, in the order they are documented.
