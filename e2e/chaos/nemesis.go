@@ -164,7 +164,15 @@ func (m *nemesis) apply(ctx context.Context, f Fault) (string, heal, error) {
 		loss := 1 + r.IntN(20)
 		args := []string{"delay", fmt.Sprintf("%dms", delay), fmt.Sprintf("%dms", jitter), "loss", fmt.Sprintf("%d%%", loss)}
 		desc := fmt.Sprintf("%s %s", n.Name, strings.Join(args, " "))
-		if err := n.Netem(args...); err != nil {
+		err := n.Netem(args...)
+		if errors.Is(err, cluster.ErrNoNetem) {
+			// No netem in this kernel: a slow link instead (token
+			// bucket), whose queueing adds latency and drops.
+			rate := fmt.Sprintf("%dkbit", 128<<r.IntN(4))
+			desc = fmt.Sprintf("%s tbf rate %s latency 300ms (kernel without netem)", n.Name, rate)
+			err = n.Throttle(rate, "300ms")
+		}
+		if err != nil {
 			return desc, nil, err
 		}
 		return desc, n.ClearNetem, nil

@@ -14,6 +14,7 @@ package cluster
 // iproute2 alone suffices.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,6 +71,9 @@ func (n *Node) Netem(args ...string) error {
 	}
 	host := append([]string{"qdisc", "replace", "dev", n.hostVeth, "root", "netem"}, args...)
 	if err := tc(host...); err != nil {
+		if strings.Contains(err.Error(), "qdisc kind is unknown") {
+			return fmt.Errorf("cluster: %s: %w", n.Name, ErrNoNetem)
+		}
 		return err
 	}
 	inner := append([]string{"-n", n.Netns, "qdisc", "replace", "dev", "eth0", "root", "netem"}, args...)
@@ -80,7 +84,31 @@ func (n *Node) Netem(args ...string) error {
 	return nil
 }
 
-// ClearNetem removes what Netem added; clearing a clean link is not an
+// ErrNoNetem is returned (wrapped) by Netem when the kernel has no netem
+// qdisc (CONFIG_NET_SCH_NETEM unset, as on some VM kernels).
+var ErrNoNetem = errors.New("the kernel has no netem qdisc")
+
+// Throttle limits the node's link in both directions to rate (tc's
+// syntax, e.g. "256kbit") with a token bucket (tbf) whose queue holds at
+// most latency worth of packets: a slow link whose queueing delay grows
+// with the load and which drops what overflows. It needs only the tbf
+// qdisc, for kernels without netem. ClearNetem undoes it.
+func (n *Node) Throttle(rate, latency string) error {
+	if n.hostVeth == "" {
+		return fmt.Errorf("cluster: %s: Throttle needs Options.Netns", n.Name)
+	}
+	spec := []string{"root", "tbf", "rate", rate, "burst", "8kb", "latency", latency}
+	if err := tc(append([]string{"qdisc", "replace", "dev", n.hostVeth}, spec...)...); err != nil {
+		return err
+	}
+	if err := tc(append([]string{"-n", n.Netns, "qdisc", "replace", "dev", "eth0"}, spec...)...); err != nil {
+		_ = n.ClearNetem()
+		return err
+	}
+	return nil
+}
+
+// ClearNetem removes what Netem or Throttle added; clearing a clean link is not an
 // error.
 func (n *Node) ClearNetem() error {
 	if n.hostVeth == "" {
