@@ -13,6 +13,9 @@ type Findings struct {
 	Attempted, Acked int
 	// Lost: acknowledged ids missing from the final table.
 	Lost []Op
+	// NoFinalRead: the final table could not be read; Lost, InDoubt and
+	// Phantom are empty for want of it, not because nothing was lost.
+	NoFinalRead bool
 	// InDoubt: ids present although their insert failed (timed out,
 	// cancelled, connection dropped): legitimate in-flight commits.
 	InDoubt []Op
@@ -76,9 +79,12 @@ const OutageThreshold = time.Second
 type CheckInput struct {
 	Ops     []Op
 	Samples []Sample
-	// Present is the final table: id → client.
-	Present map[int64]string
-	History []History
+	// Present is the final table: id → client. NoFinalRead: there is
+	// none (no primary at the end); lost, in-doubt and phantom ids are
+	// then not computed.
+	Present     map[int64]string
+	NoFinalRead bool
+	History     []History
 	// PortNode maps a PostgreSQL port to its node id.
 	PortNode map[int]int
 	// From, To bound the availability figures (the chaos phase and the
@@ -91,14 +97,14 @@ type CheckInput struct {
 
 // Check derives the findings.
 func Check(in CheckInput) Findings {
-	var f Findings
+	f := Findings{NoFinalRead: in.NoFinalRead}
 	sent := map[int64]Op{}
 	for _, op := range in.Ops {
 		f.Attempted++
 		sent[op.ID] = op
 		if op.OK {
 			f.Acked++
-			if _, ok := in.Present[op.ID]; !ok {
+			if _, ok := in.Present[op.ID]; !ok && !in.NoFinalRead {
 				f.Lost = append(f.Lost, op)
 			}
 			if op.TokenErr != "" {
@@ -307,6 +313,9 @@ func minTime(a, b time.Time) time.Time {
 // any phantom id, any token mismatch. Each entry is a sentence.
 func (f Findings) Violations(lossless bool) []string {
 	var v []string
+	if f.NoFinalRead {
+		v = append(v, "no final read: the cluster had no primary at the end, lost writes could not be checked")
+	}
 	if lossless && len(f.Lost) > 0 {
 		v = append(v, fmt.Sprintf("%d acknowledged writes lost (first: %s)", len(f.Lost), opString(f.Lost[0])))
 	}

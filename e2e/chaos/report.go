@@ -50,7 +50,11 @@ func (r *Result) Summary() string {
 	row("faults applied", fmt.Sprintf("%d (%s)", len(r.Events), kindCounts(r.Events)))
 	row("writes attempted / acknowledged", fmt.Sprintf("%d / %d", f.Attempted, f.Acked))
 	row("acknowledged per client", clientCounts(r.Ops))
-	row("LOST (acknowledged, missing at the end)", len(f.Lost))
+	if f.NoFinalRead {
+		row("LOST (acknowledged, missing at the end)", "NOT CHECKED: no final read")
+	} else {
+		row("LOST (acknowledged, missing at the end)", len(f.Lost))
+	}
 	row("in-doubt (failed, but present)", len(f.InDoubt))
 	row("phantom (present, never sent)", len(f.Phantom))
 	row("SPLIT-BRAIN writes", len(f.SplitBrain))

@@ -275,34 +275,41 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	stopWorkload()
 	res.End = time.Now()
 
-	// Final read, from the primary.
+	// Final read, from the primary. Without one (the cluster has no
+	// primary even after the recovery wait) the report is still written,
+	// with lost/in-doubt/phantom not computed, and Run returns an error.
 	gctx, gcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer gcancel()
-	primary, err := c.WaitWritable(gctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("chaos: no primary for the final read: %w", err)
+	var present map[int64]string
+	primary, finalErr := c.WaitWritable(gctx, nil)
+	if finalErr == nil {
+		present, finalErr = readSet(gctx, primary)
 	}
-	present, err := readSet(gctx, primary)
-	if err != nil {
-		return res, err
+	if finalErr != nil {
+		finalErr = fmt.Errorf("chaos: no final read (lost writes not checked): %w", finalErr)
+		res.Notes = append(res.Notes, finalErr.Error())
 	}
-	res.History, err = m.history(gctx, primary)
-	if err != nil {
-		return res, fmt.Errorf("chaos: history: %w", err)
+	for _, n := range append([]*cluster.Node{primary}, c.Nodes...) {
+		if n == nil {
+			continue
+		}
+		if res.History, err = m.history(gctx, n); err == nil {
+			break
+		}
 	}
 	portNode := map[int]int{}
 	for _, n := range c.Nodes {
 		portNode[n.PGPort] = n.ID
 	}
 	res.Ops, res.Samples = log.Ops(), probe.Samples()
-	res.Findings = Check(CheckInput{Ops: res.Ops, Samples: res.Samples, Present: present, History: res.History,
-		PortNode: portNode, From: res.ChaosStart, To: res.End, FirstToken: first.FencingToken})
+	res.Findings = Check(CheckInput{Ops: res.Ops, Samples: res.Samples, Present: present, NoFinalRead: present == nil,
+		History: res.History, PortNode: portNode, From: res.ChaosStart, To: res.End, FirstToken: first.FencingToken})
 	if o.OutDir != "" {
 		if err := res.Write(o.OutDir); err != nil {
 			return res, err
 		}
 	}
-	return res, nil
+	return res, finalErr
 }
 
 // copyLogs copies every node's daemon log into dir (best effort).

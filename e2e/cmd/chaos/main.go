@@ -59,8 +59,11 @@ func main() {
 	defer stop()
 	fmt.Printf("chaos: %d nodes, synchronous_mode=%s, seed %d, %s of faults; results in %s\n", o.Nodes, o.SyncMode, o.Seed, o.Duration, o.OutDir)
 	res, err := chaos.Run(ctx, o)
-	if err != nil {
+	if err != nil && res == nil {
 		fail(1, "%v", err)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chaos: %v\n", err)
 	}
 	fmt.Printf("\n%s\nmachine: %d CPUs, %s\nreport: %s\n", res.Summary(), runtime.NumCPU(), runtime.Version(), res.Dir)
 	if len(res.Findings.Violations(o.SyncMode != "off")) > 0 || res.Recovered.IsZero() {
