@@ -129,10 +129,9 @@ func (m *nemesis) apply(ctx context.Context, f Fault) (string, heal, error) {
 		}
 		return n.Name, n.Start, nil
 	case KillPostmaster:
-		n := pick()
-		pid, err := n.PostmasterPID()
+		n, pid, err := m.withPostmaster(r.IntN(len(nodes)))
 		if err != nil {
-			return n.Name, nil, err
+			return "", nil, err
 		}
 		return fmt.Sprintf("%s (pid %d)", n.Name, pid), nil, syscall.Kill(pid, syscall.SIGKILL)
 	case StopDaemon:
@@ -142,10 +141,9 @@ func (m *nemesis) apply(ctx context.Context, f Fault) (string, heal, error) {
 		}
 		return n.Name, func() error { return n.Signal(syscall.SIGCONT) }, nil
 	case StopPostmaster:
-		n := pick()
-		pid, err := n.PostmasterPID()
+		n, pid, err := m.withPostmaster(r.IntN(len(nodes)))
 		if err != nil {
-			return n.Name, nil, err
+			return "", nil, err
 		}
 		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 			return n.Name, nil, err
@@ -187,6 +185,22 @@ func (m *nemesis) apply(ctx context.Context, f Fault) (string, heal, error) {
 		return n.Name, n.Start, nil
 	}
 	return "", nil, fmt.Errorf("chaos: unknown fault %q", f.Kind)
+}
+
+// withPostmaster returns the first node from index i on (wrapping) whose
+// PostgreSQL runs, with its postmaster's PID: a node whose PostgreSQL is
+// down (restarting, or stuck) would make the fault a no-op.
+func (m *nemesis) withPostmaster(i int) (*cluster.Node, int, error) {
+	var errs []error
+	for k := range m.c.Nodes {
+		n := m.c.Nodes[(i+k)%len(m.c.Nodes)]
+		pid, err := n.PostmasterPID()
+		if err == nil {
+			return n, pid, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, 0, fmt.Errorf("chaos: no node runs PostgreSQL: %w", errors.Join(errs...))
 }
 
 // cut cuts links and returns the heal that restores them.
