@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +18,9 @@ import (
 // write, any split-brain write, any id no client sent, any write
 // acknowledged under another node's token (the safety properties). A
 // cluster that does not form again after the heal (liveness) is reported
-// in the summary and the log, without failing the test: see
-// docs/benchmarks.md, "Chaos", for the known daemon bug behind it. It
+// in the summary and the log, without failing the test unless
+// RAMD_CHAOS_REQUIRE_REFORM is set: see docs/benchmarks.md, "Chaos", for
+// the known daemon bug behind it. It
 // costs about 3 to 4 minutes. The report is kept
 // under $RAMD_CHAOS_RESULTS (default: <tmp>/ramd-chaos-results) and
 // printed.
@@ -49,7 +51,16 @@ func TestChaosQuorum(t *testing.T) {
 		t.Errorf("seed %d: %s", o.Seed, v)
 	}
 	if res.Recovered.IsZero() {
-		t.Logf("LIVENESS: seed %d: the cluster did not form again within %s of the heal (not a safety violation; see the timeline and logs/ in %s)", o.Seed, o.RecoveryTimeout, res.Dir)
+		msg := fmt.Sprintf("LIVENESS: seed %d: the cluster did not form again within %s of the heal (not a safety violation; see the timeline and logs/ in %s)", o.Seed, o.RecoveryTimeout, res.Dir)
+		// This seed reproduces the rejoin bug of docs/benchmarks.md
+		// ("Chaos", finding 2) every time so far. Set
+		// RAMD_CHAOS_REQUIRE_REFORM=1 to make it fail the test (the
+		// regression check for a fix; the default once it is fixed).
+		if os.Getenv("RAMD_CHAOS_REQUIRE_REFORM") != "" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
 	}
 	if res.Findings.Acked == 0 {
 		t.Errorf("seed %d: no write was acknowledged at all", o.Seed)
