@@ -3,7 +3,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ramd/ramd/internal/version.Version=$(VERSION)
 
-.PHONY: all build install test test-pglock test-unit fuzz demo bench-api bench-failover sim sim-mesh vet fmt clean
+.PHONY: all build install test test-pglock test-unit fuzz demo bench-api bench-failover chaos sim sim-mesh vet fmt clean
 
 all: build
 
@@ -96,6 +96,20 @@ ELECTION ?= quorum
 NODES ?= 3
 bench-failover: build
 	$(GO) run ./e2e/cmd/benchfailover -ramd $(BIN)/ramd -trials $(TRIALS) -sync $(SYNC) -election $(ELECTION) -nodes $(NODES)
+
+# Jepsen-style chaos (e2e/chaos): a real cluster, each node in its own
+# network namespace, HAProxy in front, random faults from SEED for
+# DURATION; NODES 3 or 5, SYNC off/quorum/strict, FAULTS a comma list or
+# all. Needs root. Reports under CHAOS_OUT/<time>-n<nodes>-<mode>-seed<seed>/
+# (summary.txt, timeline.txt, writes.svg, schedule.txt, ops.csv, logs/);
+# docs/benchmarks.md, "Chaos", explains them.
+DURATION ?= 5m
+SEED ?= $(shell date +%s)
+FAULTS ?= all
+CHAOS_OUT ?= chaos-results
+chaos: build
+	$(GO) run ./e2e/cmd/chaos -ramd $(BIN)/ramd -duration $(DURATION) -seed $(SEED) -nodes $(NODES) \
+		-sync $(if $(filter command line,$(origin SYNC)),$(SYNC),quorum) -faults $(FAULTS) -out $(CHAOS_OUT)
 
 # The cluster simulator over 10,000 seeds.
 sim: build

@@ -1,0 +1,100 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChaosQuorum is the CI chaos run: a 3-node cluster in
+// synchronous_mode = "quorum", every node in its own network namespace,
+// HAProxy in front, two minutes of faults from a fixed seed (every kind
+// of fault can be drawn), then a heal. It fails on any lost acknowledged
+// write, any split-brain write, any id no client sent, any write
+// acknowledged under another node's token (the safety properties). A
+// cluster that does not form again after the heal (liveness) is reported
+// in the summary and the log, without failing the test unless
+// RAMD_CHAOS_REQUIRE_REFORM is set: see docs/benchmarks.md, "Chaos", for
+// the known daemon bug behind it. It
+// costs about 3 to 4 minutes. The report is kept
+// under $RAMD_CHAOS_RESULTS (default: <tmp>/ramd-chaos-results) and
+// printed.
+func TestChaosQuorum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3-minute real-cluster run")
+	}
+	requireTools(t)
+	root := os.Getenv("RAMD_CHAOS_RESULTS")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "ramd-chaos-results")
+	}
+	o := Options{Binary: ramdBin, Nodes: 3, SyncMode: "quorum", Seed: 20261126, Duration: 2 * time.Minute,
+		HAProxyConfig: "../../deploy/haproxy/haproxy.cfg", RequireHAProxy: os.Getenv("CI") != "", Progress: testWriter{t},
+		RecoveryTimeout: time.Minute}
+	o.OutDir = ResultDir(root, o, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, o)
+	if err != nil && res == nil {
+		t.Fatalf("chaos run: %v (node logs under %s)", err, o.OutDir)
+	}
+	if err != nil {
+		t.Errorf("seed %d: %v", o.Seed, err)
+	}
+	t.Logf("report in %s\n%s\n%s", res.Dir, res.Summary(), res.Timeline())
+	for _, v := range res.Findings.Violations(true) {
+		t.Errorf("seed %d: %s", o.Seed, v)
+	}
+	if res.Recovered.IsZero() {
+		msg := fmt.Sprintf("LIVENESS: seed %d: the cluster did not form again within %s of the heal (not a safety violation; see the timeline and logs/ in %s)", o.Seed, o.RecoveryTimeout, res.Dir)
+		// This seed reproduces the rejoin bug of docs/benchmarks.md
+		// ("Chaos", finding 2) every time so far. Set
+		// RAMD_CHAOS_REQUIRE_REFORM=1 to make it fail the test (the
+		// regression check for a fix; the default once it is fixed).
+		if os.Getenv("RAMD_CHAOS_REQUIRE_REFORM") != "" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	if res.Findings.Acked == 0 {
+		t.Errorf("seed %d: no write was acknowledged at all", o.Seed)
+	}
+}
+
+// requireTools skips without root, PostgreSQL or tc, except in CI where
+// they are required.
+func requireTools(t *testing.T) {
+	t.Helper()
+	var missing string
+	switch {
+	case os.Geteuid() != 0:
+		missing = "root (network namespaces)"
+	case ramdBin == "":
+		missing = "PostgreSQL 15"
+	default:
+		if _, err := exec.LookPath("tc"); err != nil {
+			missing = "tc (iproute2)"
+		}
+	}
+	if missing == "" {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("the chaos run needs %s and CI is set", missing)
+	}
+	t.Skipf("needs %s", missing)
+}
+
+// testWriter sends progress lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}

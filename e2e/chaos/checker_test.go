@@ -1,0 +1,170 @@
+package chaos
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+// ack is an acknowledged write by the node on port, under token.
+func ack(id int64, client string, sent, done, port int, token uint64) Op {
+	return Op{ID: id, Client: client, Sent: at(sent), Done: at(done), OK: true, Port: port, Token: token}
+}
+
+var ports = map[int]int{5001: 1, 5002: 2, 5003: 3}
+
+func TestCheckLostInDoubtPhantom(t *testing.T) {
+	ops := []Op{
+		ack(1, "haproxy", 0, 10, 5001, 1),
+		ack(2, "haproxy", 20, 30, 5001, 1),
+		{ID: 3, Client: "haproxy", Sent: at(40), Done: at(1040), Err: "timeout"},
+		{ID: 4, Client: "haproxy", Sent: at(1050), Done: at(2050), Err: "timeout"},
+	}
+	present := map[int64]string{1: "haproxy", 3: "haproxy", 99: "nobody"}
+	f := Check(CheckInput{Ops: ops, Present: present, PortNode: ports, From: at(0), To: at(3000)})
+	if f.Attempted != 4 || f.Acked != 2 {
+		t.Fatalf("attempted/acked %d/%d, want 4/2", f.Attempted, f.Acked)
+	}
+	if len(f.Lost) != 1 || f.Lost[0].ID != 2 {
+		t.Errorf("lost %v, want id 2", f.Lost)
+	}
+	if len(f.InDoubt) != 1 || f.InDoubt[0].ID != 3 {
+		t.Errorf("in doubt %v, want id 3", f.InDoubt)
+	}
+	if !slices.Equal(f.Phantom, []int64{99}) {
+		t.Errorf("phantom %v, want [99]", f.Phantom)
+	}
+	if v := f.Violations(false); len(v) != 1 {
+		t.Errorf("async violations %q: want only the phantom", v)
+	}
+	if v := f.Violations(true); len(v) != 2 {
+		t.Errorf("lossless violations %q: want lost and phantom", v)
+	}
+	// Acknowledgements at 10 and 30 ms, then nothing until 3 s.
+	if len(f.Outages) != 1 || f.LongestOutage != 2970*time.Millisecond {
+		t.Errorf("outages %v longest %s, want one of 2.97 s", f.Outages, f.LongestOutage)
+	}
+}
+
+func TestCheckSplitBrain(t *testing.T) {
+	ops := []Op{
+		ack(1, "direct-node1", 0, 10, 5001, 5),
+		ack(2, "direct-node2", 100, 110, 5002, 6), // new primary, token 6
+		// Old primary acknowledges a write sent after token 6 was
+		// acknowledged: split brain.
+		ack(3, "direct-node1", 120, 130, 5001, 5),
+		// Sent before token 6's first ack arrived: the commits may be
+		// concurrent, not provably ordered: not counted.
+		ack(4, "direct-node1", 105, 140, 5001, 5),
+		// The same node with an older token after its own newer one is no
+		// split brain between nodes.
+		ack(5, "direct-node2", 200, 210, 5002, 6),
+	}
+	present := map[int64]string{1: "", 2: "", 3: "", 4: "", 5: ""}
+	f := Check(CheckInput{Ops: ops, Present: present, PortNode: ports, From: at(0), To: at(300)})
+	if len(f.SplitBrain) != 1 || f.SplitBrain[0].Late.ID != 3 || f.SplitBrain[0].Prior.ID != 2 {
+		t.Fatalf("split brain %+v, want id 3 after id 2", f.SplitBrain)
+	}
+	if len(f.Violations(true)) != 1 {
+		t.Errorf("violations %q", f.Violations(true))
+	}
+}
+
+// The highest token acknowledged so far may come from the late write's
+// own node; a higher token than the late write's from a third node must
+// still be found.
+func TestCheckSplitBrainSecondBest(t *testing.T) {
+	ops := []Op{
+		ack(1, "a", 0, 10, 5002, 6),  // node2 token 6
+		ack(2, "b", 20, 30, 5003, 7), // node3 token 7
+		ack(3, "c", 40, 50, 5003, 8), // node3 token 8 (best; node3)
+		ack(4, "d", 60, 70, 5003, 5), // node3 with token 5: node2's 6 is higher and came first
+	}
+	f := Check(CheckInput{Ops: ops, Present: map[int64]string{1: "", 2: "", 3: "", 4: ""}, PortNode: ports, From: at(0), To: at(100)})
+	if len(f.SplitBrain) != 1 || f.SplitBrain[0].Late.ID != 4 || f.SplitBrain[0].Prior.ID != 1 {
+		t.Fatalf("split brain %+v, want id 4 after id 1 (node2, token 6)", f.SplitBrain)
+	}
+}
+
+func TestCheckTokenMismatchAndFailovers(t *testing.T) {
+	ops := []Op{
+		ack(1, "haproxy", 0, 10, 5001, 1),
+		ack(2, "haproxy", 2000, 2010, 5002, 2),
+		ack(3, "haproxy", 2100, 2110, 5003, 2), // history: token 2 is node2's
+	}
+	hist := []History{{FencingToken: 1, New: 1}, {FencingToken: 2, Old: 1, New: 2, Reason: "failover"}}
+	f := Check(CheckInput{Ops: ops, Present: map[int64]string{1: "", 2: "", 3: ""}, History: hist, PortNode: ports, From: at(0), To: at(2200), FirstToken: 1})
+	if len(f.TokenMismatch) != 1 || f.TokenMismatch[0].ID != 3 {
+		t.Errorf("token mismatch %v, want id 3", f.TokenMismatch)
+	}
+	if len(f.Failovers) != 1 || f.Failovers[0].Token != 2 || f.Failovers[0].WritePause != 2000*time.Millisecond || f.Failovers[0].Node != 2 {
+		t.Errorf("failovers %+v, want token 2 on node2 after a 2 s pause", f.Failovers)
+	}
+}
+
+func TestCheckDoublePrimary(t *testing.T) {
+	ops := []Op{
+		ack(1, "probe-node1", 0, 50, 5001, 1),
+		ack(2, "probe-node2", 40, 60, 5002, 2), // overlaps id 1 on another node
+		ack(3, "probe-node2", 100, 110, 5002, 2),
+		ack(4, "probe-node2", 105, 120, 5002, 2), // same node: no
+	}
+	samples := []Sample{
+		{Node: 1, API: true, APISent: at(0), APIDone: at(20)},
+		{Node: 2, API: true, APISent: at(30), APIDone: at(40)},
+		{Node: 3, API: true, APISent: at(35), APIDone: at(45)},
+	}
+	f := Check(CheckInput{Ops: ops, Samples: samples, Present: map[int64]string{1: "", 2: "", 3: "", 4: ""}, PortNode: ports, From: at(0), To: at(200)})
+	if len(f.DoublePrimary) != 1 || f.DoublePrimary[0].A != 1 || f.DoublePrimary[0].B != 2 {
+		t.Errorf("double primary %+v, want nodes 1 and 2", f.DoublePrimary)
+	}
+	if len(f.APIDoublePrimary) != 1 || f.APIDoublePrimary[0].A != 2 || f.APIDoublePrimary[0].B != 3 {
+		t.Errorf("API double primary %+v, want nodes 2 and 3", f.APIDoublePrimary)
+	}
+}
+
+func TestScheduleDeterministic(t *testing.T) {
+	o := ScheduleOptions{Seed: 42, Duration: 10 * time.Minute, MinHold: 3 * time.Second, MaxHold: 15 * time.Second, MinGap: 3 * time.Second, MaxGap: 8 * time.Second}
+	a, err := NewSchedule(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewSchedule(o)
+	if !slices.Equal(a, b) || len(a) < 20 {
+		t.Fatalf("schedules differ or are short (%d faults)", len(a))
+	}
+	seen := map[Kind]bool{}
+	for _, f := range a {
+		seen[f.Kind] = true
+		if f.At+f.Hold > o.Duration {
+			t.Errorf("fault %+v ends after the phase", f)
+		}
+	}
+	if len(seen) != len(AllKinds) {
+		t.Errorf("10 minutes drew %d of %d kinds", len(seen), len(AllKinds))
+	}
+	o.Seed = 43
+	c, _ := NewSchedule(o)
+	if slices.Equal(a, c) {
+		t.Error("seeds 42 and 43 give the same schedule")
+	}
+	if _, err := NewSchedule(ScheduleOptions{Duration: time.Minute}); err == nil {
+		t.Error("zero bounds accepted")
+	}
+	if _, err := ParseKinds("kill-daemon,bogus"); err == nil {
+		t.Error("unknown kind accepted")
+	}
+}
+
+func TestParseWriterToken(t *testing.T) {
+	if tok, e := parseWriterToken("ramd writer token v1\n7\n"); tok != 7 || e != "" {
+		t.Errorf("got %d %q", tok, e)
+	}
+	if _, e := parseWriterToken("ramd writer token v1\npending\n"); e == "" {
+		t.Error("pending parsed as a token")
+	}
+}
