@@ -122,6 +122,10 @@ type Daemon struct {
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
 	startFailed int
+	// lastRejoin and rejoinFailed pace rejoin attempts (rejoin.go) the
+	// way lastStart and startFailed pace restarts.
+	lastRejoin   time.Time
+	rejoinFailed int
 	// lastRole is the local PostgreSQL's role last logged (statelog.go).
 	lastRole string
 }

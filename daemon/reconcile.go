@@ -83,7 +83,15 @@ func (d *Daemon) reconcile(ctx context.Context, h pg.Health) {
 func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 	p, ok := d.mesh.Member(w.primaryID)
 	if !ok || p.State.PGHost == "" || p.State.Role != mesh.RolePrimary || !p.State.Healthy {
-		return // wait until the new primary serves
+		// Wait until the primary serves. A standby may always run, and
+		// it must: a stopped one reports no position, so if this primary
+		// never comes back the coordinator would find no candidate and
+		// the cluster would stay without a primary (a chaos finding,
+		// docs/benchmarks.md "Chaos": bug 3).
+		if !h.Running && d.isStandbyDataDir() && !d.rejoinNeeded() {
+			d.restartPostgres(ctx)
+		}
+		return
 	}
 	src := pg.Endpoint{Host: p.State.PGHost, Port: p.State.PGPort}
 	slot, app := pg.SlotName(d.cfg.Cluster.NodeName), d.cfg.Cluster.NodeName
@@ -109,7 +117,29 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			return
 		}
 	}
+	if !d.rejoinNeeded() && h.InRecovery && !h.Streaming {
+		if line := d.pg.Diverged(); line != "" {
+			d.log.Warn("this standby's WAL went past the new primary's fork point; it will be rewound", "primary", w.primaryID, "token", w.token, "server_log", line)
+			if err := d.markRejoinNeeded("standby diverged: " + line); err != nil {
+				d.log.Error("recording that a rewind is needed failed; will retry", "error", err)
+				return
+			}
+		}
+	}
+	if !h.Running && d.isStandbyDataDir() && !d.rejoinNeeded() {
+		// A standby that refused to start (its minimum recovery point is
+		// not on the new timeline) logs why.
+		if line := d.pg.Diverged(); line != "" {
+			d.log.Warn("this standby cannot start on the new primary's timeline; it will be rewound", "primary", w.primaryID, "token", w.token, "server_log", line)
+			if err := d.markRejoinNeeded("standby diverged: " + line); err != nil {
+				d.log.Error("recording that a rewind is needed failed; will retry", "error", err)
+				return
+			}
+		}
+	}
 	switch {
+	case d.rejoinNeeded() && !(h.Running && !h.InRecovery):
+		d.rejoin(ctx, src, slot, app, w)
 	case h.Running && h.InRecovery:
 		if h.UpstreamPort == src.Port && h.UpstreamHost == src.Host {
 			return
@@ -136,25 +166,51 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			d.restartPostgres(ctx)
 			return
 		}
-		// pg_rewind (or the re-clone after it) replaces the local history
-		// by a prefix of the primary's: the old writer token no longer
-		// describes it. Report the position as unknown until it streams
-		// the primary's timeline.
-		if err := d.writer.set(tokenPending, "rewinding"); err != nil {
-			d.log.Error("recording the writer token failed; will retry", "error", err)
+		if err := d.markRejoinNeeded("former primary replaced by node " + strconv.Itoa(w.primaryID) + " under token " + strconv.FormatUint(w.token, 10)); err != nil {
+			d.log.Error("recording that a rewind is needed failed; will retry", "error", err)
 			return
 		}
-		d.log.Info("rejoining as a replica with pg_rewind", "primary", w.primaryID, "source", src.String(), "token", w.token, "reason", w.reason)
-		began := time.Now()
-		if err := d.pg.Rewind(ctx, src, slot, app); err != nil {
-			d.log.Error("pg_rewind failed; re-cloning (the old data directory is moved aside)", "error", err)
-			if err := d.pg.Reclone(ctx, src, slot, app); err != nil {
-				d.log.Error("re-cloning failed; will retry", "error", err)
-			}
-			return
-		}
-		d.log.Info("rewound and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
+		d.rejoin(ctx, src, slot, app, w)
 	}
+}
+
+// rejoin replaces the local history by a prefix of src's: pg_rewind,
+// re-cloning after moving the data directory aside when that fails. The
+// rejoin marker (rejoin.go) stays until one of them succeeds, so a failure
+// is retried on a later turn instead of starting the directory as a
+// standby that cannot follow.
+func (d *Daemon) rejoin(ctx context.Context, src pg.Endpoint, slot, app string, w desired) {
+	// A source that just went away fails both at once; the gossiped view
+	// may take a while to say so. Pace the retries like restarts.
+	if d.rejoinFailed > 0 && time.Since(d.lastRejoin) < min(restartBackoff<<min(d.rejoinFailed-1, 8), maxRestartBackoff) {
+		return
+	}
+	d.lastRejoin = time.Now()
+	// pg_rewind (or the re-clone after it) replaces the local history
+	// by a prefix of the primary's: the old writer token no longer
+	// describes it. Report the position as unknown until it streams
+	// the primary's timeline.
+	if err := d.writer.set(tokenPending, "rewinding"); err != nil {
+		d.log.Error("recording the writer token failed; will retry", "error", err)
+		return
+	}
+	d.log.Info("rejoining as a replica with pg_rewind", "primary", w.primaryID, "source", src.String(), "token", w.token, "reason", w.reason)
+	began := time.Now()
+	if err := d.pg.Rewind(ctx, src, slot, app); err != nil {
+		d.log.Error("pg_rewind failed; re-cloning (the old data directory is moved aside)", "error", err)
+		if err := d.pg.Reclone(ctx, src, slot, app); err != nil {
+			d.rejoinFailed++
+			d.log.Error("re-cloning failed; will retry (rewind first)", "attempt", d.rejoinFailed, "error", err)
+			return
+		}
+		d.rejoinFailed = 0
+		d.clearRejoinNeeded()
+		d.log.Info("re-cloned and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
+		return
+	}
+	d.rejoinFailed = 0
+	d.clearRejoinNeeded()
+	d.log.Info("rewound and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
 }
 
 // recordPrimaryToken records the token under which this node holds the

@@ -23,6 +23,7 @@ var divergenceMessages = [][]byte{
 	[]byte("forked off current database system timeline"), // startup: new timeline N forked off ... before current recovery point
 	[]byte("is not a child of"),                           // startup / walsender: timeline N is not a child of ...
 	[]byte("of the primary is behind recovery timeline"),  // walreceiver: highest timeline N of the primary is behind ...
+	[]byte("does not contain minimum recovery point"),     // startup: requested timeline N does not contain minimum recovery point ...
 	// walsender: the standby has WAL its upstream never had on the same
 	// timeline. Transient only when the upstream is a lagging standby;
 	// from a primary it is a divergence pg_rewind cannot see (same
@@ -69,6 +70,13 @@ func (m *Manager) WaitStreaming(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Diverged returns the first line the server logged since its last start
+// by this Manager that says it cannot follow its upstream's timeline
+// without pg_rewind, "" when there is none.
+func (m *Manager) Diverged() string {
+	return m.divergenceInLog()
 }
 
 // markLog remembers the log's current size (called before every start).
