@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,8 +32,11 @@ type Config struct {
 	Stable time.Duration
 	// NoPartition skips the partition and re-merge phase.
 	NoPartition bool
-	Timings     *Timings // nil: TimingsFor(Nodes)
-	Seeds       int      // seed nodes every node (re)joins; 0: min(5, Nodes)
+	// NoFilter turns off the duplicate-alive filter (filter.go), to
+	// compare runs with and without it.
+	NoFilter bool
+	Timings  *Timings // nil: TimingsFor(Nodes)
+	Seeds    int      // seed nodes every node (re)joins; 0: min(5, Nodes)
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -86,7 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	began := time.Now()
+	began, cpu0 := time.Now(), processCPU()
 	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 	if cfg.Timings != nil {
 		r.t = *cfg.Timings
@@ -103,8 +107,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if r.cfg.Stable == 0 {
 		r.cfg.Stable = 5 * time.Second
 	}
-	res := &Result{Nodes: cfg.Nodes, Loss: cfg.Loss, Seed: cfg.Seed, Timings: r.t}
+	res := &Result{Nodes: cfg.Nodes, Loss: cfg.Loss, Seed: cfg.Seed, Timings: r.t, Filter: !cfg.NoFilter}
 	r.netw = NewNetwork(Link{Delay: cfg.Delay, Jitter: cfg.Jitter}, cfg.Seed, cfg.Nodes)
+	if !cfg.NoFilter {
+		r.netw.EnableAliveFilter()
+	}
 	r.rec = newRecorder(cfg.Nodes)
 
 	stopProgress := r.startProgress(began)
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.FalseDead = r.rec.verdictList(catFalse)
 	res.Net = r.netw.Stats()
 	res.Wall = Seconds(time.Since(began))
+	res.CPU = Seconds(processCPU() - cpu0)
 	res.PeakRSSMB = peakRSSMB()
 	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
 		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
@@ -530,6 +538,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// processCPU is the process's user plus system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSSMB reads the process's peak resident set (VmHWM) on Linux; 0
