@@ -248,9 +248,9 @@ func (r *runner) form(ctx context.Context) error {
 	for _, s := range r.seeds {
 		isSeed[s] = true
 	}
-	var joined atomic.Int32
+	var joined, joinRetries atomic.Int32
 	r.setStatus(func() string {
-		return fmt.Sprintf("formation: %d/%d joined, %d see everyone", joined.Load(), n, r.countLive(n))
+		return fmt.Sprintf("formation: %d/%d joined (%d retried), %d see everyone", joined.Load(), n, joinRetries.Load(), r.countLive(n))
 	})
 	sem := make(chan struct{}, joinConcurrency)
 	var wg sync.WaitGroup
@@ -264,8 +264,20 @@ func (r *runner) form(ctx context.Context) error {
 		go func(nd *node, seed string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := nd.ml.Join([]string{seed}); err != nil {
-				e := fmt.Errorf("%s cannot join: %w", nd.name, err)
+			// A join can time out when the process is saturated; the
+			// daemon's join loop would try again, and so does this.
+			var err error
+			for attempt := range joinAttempts {
+				if attempt > 0 && sleepCtx(ctx, time.Second) != nil {
+					break
+				}
+				if _, err = nd.ml.Join([]string{seed}); err == nil {
+					break
+				}
+				joinRetries.Add(1)
+			}
+			if err != nil {
+				e := fmt.Errorf("%s cannot join (%d attempts): %w", nd.name, joinAttempts, err)
 				joinErr.Store(&e)
 			}
 			joined.Add(1)
@@ -570,3 +582,7 @@ func peakRSSMB() int64 {
 
 // joinConcurrency bounds the joins in flight while the cluster forms.
 const joinConcurrency = 4
+
+// joinAttempts is how often a node tries to join its seed while the
+// cluster forms before the run fails.
+const joinAttempts = 3
