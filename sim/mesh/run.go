@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,7 +251,8 @@ func (r *runner) form(ctx context.Context) error {
 	}
 	var joined, joinRetries atomic.Int32
 	r.setStatus(func() string {
-		return fmt.Sprintf("formation: %d/%d joined (%d retried), %d see everyone", joined.Load(), n, joinRetries.Load(), r.countLive(n))
+		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d retried), %d see everyone, views %s",
+			joined.Load(), n-len(r.seeds), joinRetries.Load(), r.countLive(n), r.viewSizes())
 	})
 	sem := make(chan struct{}, joinConcurrency)
 	var wg sync.WaitGroup
@@ -478,6 +480,22 @@ func (r *runner) countLive(want int) int {
 		}
 	}
 	return c
+}
+
+// viewSizes summarises how many members the nodes see alive: min,
+// median and max, for the progress line.
+func (r *runner) viewSizes() string {
+	var v []int
+	for _, nd := range r.nodes {
+		if nd != nil && !nd.stopped.Load() {
+			v = append(v, int(nd.live.Load()))
+		}
+	}
+	if len(v) == 0 {
+		return "-"
+	}
+	sort.Ints(v)
+	return fmt.Sprintf("min %d / median %d / max %d", v[0], v[len(v)/2], v[len(v)-1])
 }
 
 // pickNonSeed picks a random live node that is not a seed nor in skip.
