@@ -21,7 +21,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--retransmit-mult M] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--no-filter] [--retransmit-mult M] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -39,6 +39,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay, up to this")
 	fs.DurationVar(&cfg.Stable, "stable", 0, "quiet window after the crash (default 5s)")
 	fs.BoolVar(&cfg.NoPartition, "no-partition", false, "skip the partition and re-merge phase")
+	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the daemon's 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	asJSON := fs.Bool("json", false, "print the result as JSON")

@@ -19,6 +19,7 @@
 //     A dropped packet still returns success from WriteTo (as UDP does); a
 //     dial to a crashed node is refused, a dial across a partition hangs
 //     until its timeout; a partition or crash cuts open streams.
+//   - filter.go: the duplicate-alive filter (below).
 //   - stream.go: the in-memory streams (net.Pipe ends that report TCP
 //     addresses and can be cut).
 //   - timings.go: the memberlist settings per cluster size and why.
@@ -29,4 +30,28 @@
 //     "dead" verdicts into expected ones and false ones.
 //   - run.go: the phases of a run; result.go and report.go: the figures.
 //   - cli.go: `ramd sim mesh`.
+//
+// # The duplicate-alive filter (a simulation accommodation)
+//
+// Every node receives each alive message (a join, a refutation, a
+// metadata change) up to RetransmitMult·ceil(log10(n+1)) times (16 at
+// 1,000 nodes) and memberlist decodes every copy only to ignore all but
+// the first. A real node pays for that on its own CPU; n nodes in one
+// process on two cores pay for all of them together, which starved the
+// acks of large simulated meshes. Unless the run is started with
+// NoFilter (--no-filter), the network drops, per receiver, an alive
+// message whose byte-identical copy that receiver's memberlist has
+// already processed (confirmed by a marker message queued behind it), as
+// long as the receiver has not declared the subject dead or left since
+// and sees it alive now. Such a message is one memberlist provably
+// ignores (its incarnation is not above the one held, and the held one
+// cannot be reaped for GossipToTheDeadTime); filter.go gives the
+// argument in full and its assumption: a message waits less than that
+// (30 s) in a receiver's queues, which the reported longest marker wait
+// shows. The filter changes which packets a receiver decodes, never
+// what it decides. Alive messages about the receiver itself, suspect and
+// dead messages, user messages, pings and acks are never dropped: for
+// suspect and dead messages no such argument holds (a repeated dead
+// message can kill a node re-added after a reap). Rewritten packets keep
+// their label header, compound framing and CRC.
 package mesh

@@ -34,6 +34,15 @@ type NetStats struct {
 	DialsRefused  int64 // to a crashed or unknown node
 	DialsTimedOut int64 // across a partition
 	StreamsCut    int64 // open streams closed by a partition or a crash
+
+	// The duplicate-alive filter (filter.go; zero when it is off).
+	FilteredAlive   int64 // alive messages dropped as provably ignored
+	FilteredPackets int64 // packets not delivered because all parts were
+	Markers         int64 // marker messages queued to receivers
+	HandlerDrops    int64 // messages memberlist's handler queues dropped
+	// MarkerMaxWait is the longest a marker waited in a receiver's
+	// queues: the filter's argument needs it below GossipToTheDeadTime.
+	MarkerMaxWait time.Duration
 }
 
 // inboxSize is a node's receive queue in packets, standing in for a UDP
@@ -62,12 +71,27 @@ type Network struct {
 
 	// seed seeds every transport's loss and jitter draws.
 	seed uint64
+	// filterOn: transports created from now on filter duplicate alive
+	// messages (filter.go).
+	filterOn bool
+	// filterTap, if set (tests), sees every packet the filter handles:
+	// as sent and as delivered (nil: not delivered).
+	filterTap func(dst *Transport, sent, delivered []byte)
 	// streamsMu guards streams, apart from mu: a stream opens per dial,
 	// and a write lock on mu per dial stalled every packet's route lookup.
 	streamsMu sync.Mutex
 
-	sent, delivered, lostRandom, lostPartition, lostDown, lostOverflow atomic.Int64
-	dials, dialsRefused, dialsTimedOut, streamsCut                     atomic.Int64
+	sent, delivered, lostRandom, lostPartition, lostDown, lostOverflow  atomic.Int64
+	dials, dialsRefused, dialsTimedOut, streamsCut                      atomic.Int64
+	filteredMsgs, filteredPackets, markers, handlerDrops, markerMaxWait atomic.Int64
+}
+
+// EnableAliveFilter turns on the duplicate-alive filter (filter.go) for
+// the transports created after the call.
+func (n *Network) EnableAliveFilter() {
+	n.mu.Lock()
+	n.filterOn = true
+	n.mu.Unlock()
 }
 
 // NewNetwork returns an empty network whose links all behave like def.
@@ -113,6 +137,9 @@ func (n *Network) NewTransport(name string) (*Transport, error) {
 		done:     make(chan struct{}),
 	}
 	t.rng = rand.New(rand.NewPCG(n.seed, uint64(h)))
+	if n.filterOn {
+		t.filter = newAliveFilter(nodeIndex(name), n.capacity)
+	}
 	t.udpAddr = &net.UDPAddr{IP: ip, Port: SimPort}
 	t.tcpAddr = &net.TCPAddr{IP: ip, Port: SimPort}
 	n.byAddr[t.addr] = t
@@ -236,6 +263,12 @@ func (n *Network) Stats() NetStats {
 		DialsRefused:  n.dialsRefused.Load(),
 		DialsTimedOut: n.dialsTimedOut.Load(),
 		StreamsCut:    n.streamsCut.Load(),
+
+		FilteredAlive:   n.filteredMsgs.Load(),
+		FilteredPackets: n.filteredPackets.Load(),
+		Markers:         n.markers.Load(),
+		HandlerDrops:    n.handlerDrops.Load(),
+		MarkerMaxWait:   time.Duration(n.markerMaxWait.Load()),
 	}
 }
 
@@ -328,14 +361,26 @@ func (n *Network) arrive(src, dst *Transport, p *memberlist.Packet) {
 	n.deliver(dst, p)
 }
 
-// deliver puts p in dst's receive queue, dropping it if the queue is full.
+// deliver puts p in dst's receive queue, dropping it if the queue is
+// full, through dst's duplicate-alive filter if it has one.
 func (n *Network) deliver(dst *Transport, p *memberlist.Packet) {
 	p.Timestamp = time.Now()
+	if dst.filter != nil {
+		n.filterAndDeliver(dst, p)
+		return
+	}
+	n.enqueue(dst, p)
+}
+
+// enqueue puts p in dst's receive queue; false if the queue was full.
+func (n *Network) enqueue(dst *Transport, p *memberlist.Packet) bool {
 	select {
 	case dst.packetCh <- p:
 		n.delivered.Add(1)
+		return true
 	default:
 		n.lostOverflow.Add(1)
+		return false
 	}
 }
 

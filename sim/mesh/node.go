@@ -105,9 +105,11 @@ func newNode(idx int, netw *Network, t Timings, rec *recorder, seedIdx []int, lo
 	mc.Events = (*nodeEvents)(nd)
 	mc.LogOutput = nil
 	if logOut == nil {
-		logOut = io.Discard // memberlist's log.Logger skips formatting then
+		logOut = io.Discard
 	}
-	mc.Logger = log.New(logOut, name+" ", log.Lmicroseconds)
+	// The watch counts the handler queue's drops, which the duplicate-
+	// alive filter must know about (filter.go).
+	mc.Logger = log.New(&handlerDropWatch{n: netw, f: tr.filter, next: logOut}, name+" ", log.Lmicroseconds)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", name, err)
@@ -216,6 +218,10 @@ func (d *nodeDelegate) NodeMeta(limit int) []byte {
 }
 
 func (d *nodeDelegate) NotifyMsg(buf []byte) {
+	if len(buf) == 9 && buf[0] == msgMarker && d.tr.filter != nil {
+		d.tr.filter.markerSeen(d.tr.net, binary.BigEndian.Uint64(buf[1:]))
+		return
+	}
 	if len(buf) < 9 || buf[0] != msgState {
 		return
 	}
@@ -256,6 +262,9 @@ type nodeEvents node
 func (e *nodeEvents) NotifyJoin(n *memberlist.Node) {
 	e.live.Add(1)
 	subj := nodeIndex(n.Name)
+	if e.tr.filter != nil {
+		e.tr.filter.onJoin(subj)
+	}
 	e.setSeed(subj, true)
 	e.rec.onAlive(e.idx, subj)
 }
@@ -263,6 +272,9 @@ func (e *nodeEvents) NotifyJoin(n *memberlist.Node) {
 func (e *nodeEvents) NotifyLeave(n *memberlist.Node) {
 	e.live.Add(-1)
 	subj := nodeIndex(n.Name)
+	if e.tr.filter != nil {
+		e.tr.filter.onLeave(subj)
+	}
 	e.setSeed(subj, false)
 	e.rec.onDead(e.idx, subj)
 }

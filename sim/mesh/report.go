@@ -73,11 +73,17 @@ func WriteTable(w io.Writer, res *Result) {
 	s := res.Net
 	fmt.Fprintf(tw, "packets\t%d sent, %d lost to loss, %d to partition, %d to full queues; %d dials (%d refused, %d timed out), %d streams cut\n",
 		s.Sent, s.LostRandom, s.LostPartition, s.LostOverflow, s.Dials, s.DialsRefused, s.DialsTimedOut, s.StreamsCut)
+	if res.Filter {
+		fmt.Fprintf(tw, "duplicate-alive filter\t%d alive messages dropped (%d whole packets), %d markers, longest marker wait %v; %d handler-queue drops\n",
+			s.FilteredAlive, s.FilteredPackets, s.Markers, s.MarkerMaxWait.Round(time.Millisecond), s.HandlerDrops)
+	} else {
+		fmt.Fprintf(tw, "duplicate-alive filter\toff; %d handler-queue drops\n", s.HandlerDrops)
+	}
 	rss := ""
 	if res.PeakRSSMB > 0 {
 		rss = fmt.Sprintf(", peak RSS %d MB", res.PeakRSSMB)
 	}
-	fmt.Fprintf(tw, "wall clock\t%v%s\n", res.Wall, rss)
+	fmt.Fprintf(tw, "wall clock\t%v (CPU %v)%s\n", res.Wall, res.CPU, rss)
 	verdict := "PASS"
 	if !res.Pass {
 		verdict = "FAIL"

@@ -89,6 +89,8 @@ type Result struct {
 	Loss    float64 `json:"loss"`
 	Seed    uint64  `json:"seed"`
 	Timings Timings `json:"timings"`
+	// Filter: the duplicate-alive filter was on (filter.go).
+	Filter bool `json:"filter"`
 
 	Formation        Seconds `json:"formation"`
 	FormationSettled bool    `json:"formation_settled"`
@@ -108,8 +110,10 @@ type Result struct {
 	// only): must be empty.
 	FalseDead []Verdict `json:"false_dead"`
 
-	Net       NetStats `json:"net"`
-	Wall      Seconds  `json:"wall"`
-	PeakRSSMB int64    `json:"peak_rss_mb,omitempty"`
-	Pass      bool     `json:"pass"`
+	Net  NetStats `json:"net"`
+	Wall Seconds  `json:"wall"`
+	// CPU is the process's user+system CPU time over the run.
+	CPU       Seconds `json:"cpu"`
+	PeakRSSMB int64   `json:"peak_rss_mb,omitempty"`
+	Pass      bool    `json:"pass"`
 }

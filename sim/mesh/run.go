@@ -7,10 +7,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -31,8 +33,11 @@ type Config struct {
 	Stable time.Duration
 	// NoPartition skips the partition and re-merge phase.
 	NoPartition bool
-	Timings     *Timings // nil: TimingsFor(Nodes)
-	Seeds       int      // seed nodes every node (re)joins; 0: min(5, Nodes)
+	// NoFilter turns off the duplicate-alive filter (filter.go), to
+	// compare runs with and without it.
+	NoFilter bool
+	Timings  *Timings // nil: TimingsFor(Nodes)
+	Seeds    int      // seed nodes every node (re)joins; 0: min(5, Nodes)
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -86,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	began := time.Now()
+	began, cpu0 := time.Now(), processCPU()
 	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 	if cfg.Timings != nil {
 		r.t = *cfg.Timings
@@ -103,8 +108,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if r.cfg.Stable == 0 {
 		r.cfg.Stable = 5 * time.Second
 	}
-	res := &Result{Nodes: cfg.Nodes, Loss: cfg.Loss, Seed: cfg.Seed, Timings: r.t}
+	res := &Result{Nodes: cfg.Nodes, Loss: cfg.Loss, Seed: cfg.Seed, Timings: r.t, Filter: !cfg.NoFilter}
 	r.netw = NewNetwork(Link{Delay: cfg.Delay, Jitter: cfg.Jitter}, cfg.Seed, cfg.Nodes)
+	if !cfg.NoFilter {
+		r.netw.EnableAliveFilter()
+	}
 	r.rec = newRecorder(cfg.Nodes)
 
 	stopProgress := r.startProgress(began)
@@ -200,6 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.FalseDead = r.rec.verdictList(catFalse)
 	res.Net = r.netw.Stats()
 	res.Wall = Seconds(time.Since(began))
+	res.CPU = Seconds(processCPU() - cpu0)
 	res.PeakRSSMB = peakRSSMB()
 	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
 		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
@@ -240,9 +249,10 @@ func (r *runner) form(ctx context.Context) error {
 	for _, s := range r.seeds {
 		isSeed[s] = true
 	}
-	var joined atomic.Int32
+	var joined, joinRetries atomic.Int32
 	r.setStatus(func() string {
-		return fmt.Sprintf("formation: %d/%d joined, %d see everyone", joined.Load(), n, r.countLive(n))
+		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d retried), %d see everyone, views %s",
+			joined.Load(), n-len(r.seeds), joinRetries.Load(), r.countLive(n), r.viewSizes())
 	})
 	sem := make(chan struct{}, joinConcurrency)
 	var wg sync.WaitGroup
@@ -256,8 +266,20 @@ func (r *runner) form(ctx context.Context) error {
 		go func(nd *node, seed string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := nd.ml.Join([]string{seed}); err != nil {
-				e := fmt.Errorf("%s cannot join: %w", nd.name, err)
+			// A join can time out when the process is saturated; the
+			// daemon's join loop would try again, and so does this.
+			var err error
+			for attempt := range joinAttempts {
+				if attempt > 0 && sleepCtx(ctx, time.Second) != nil {
+					break
+				}
+				if _, err = nd.ml.Join([]string{seed}); err == nil {
+					break
+				}
+				joinRetries.Add(1)
+			}
+			if err != nil {
+				e := fmt.Errorf("%s cannot join (%d attempts): %w", nd.name, joinAttempts, err)
 				joinErr.Store(&e)
 			}
 			joined.Add(1)
@@ -460,6 +482,22 @@ func (r *runner) countLive(want int) int {
 	return c
 }
 
+// viewSizes summarises how many members the nodes see alive: min,
+// median and max, for the progress line.
+func (r *runner) viewSizes() string {
+	var v []int
+	for _, nd := range r.nodes {
+		if nd != nil && !nd.stopped.Load() {
+			v = append(v, int(nd.live.Load()))
+		}
+	}
+	if len(v) == 0 {
+		return "-"
+	}
+	sort.Ints(v)
+	return fmt.Sprintf("min %d / median %d / max %d", v[0], v[len(v)/2], v[len(v)-1])
+}
+
 // pickNonSeed picks a random live node that is not a seed nor in skip.
 func (r *runner) pickNonSeed(skip map[int]bool) *node {
 	isSeed := make(map[int]bool)
@@ -532,6 +570,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// processCPU is the process's user plus system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // peakRSSMB reads the process's peak resident set (VmHWM) on Linux; 0
 // elsewhere.
 func peakRSSMB() int64 {
@@ -553,3 +600,7 @@ func peakRSSMB() int64 {
 
 // joinConcurrency bounds the joins in flight while the cluster forms.
 const joinConcurrency = 4
+
+// joinAttempts is how often a node tries to join its seed while the
+// cluster forms before the run fails.
+const joinAttempts = 3

@@ -32,6 +32,9 @@ type Transport struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand // loss and jitter draws of packets this node sends
 
+	// filter drops duplicate alive messages to this node (nil: off).
+	filter *aliveFilter
+
 	crashed  atomic.Bool
 	shut     atomic.Bool
 	done     chan struct{}
