@@ -386,12 +386,21 @@
 
   function backendName(s) {
     var b = s.election_backend || s.election || '';
-    return b || 'quorum (raft)';
+    if (b === 'pglock') { return 'pglock (advisory lock)'; }
+    return 'quorum (raft)';
   }
 
   // quorum judges the election's state: the API reports a coordinator
   // only while the raft group has a leader, which needs a majority.
   function quorum(s, h) {
+    // The pglock backend has no quorum of daemons: its decisions need
+    // the coordination database.
+    if ((s.election_backend || s.election) === 'pglock') {
+      if (s.coordination_unreachable) {
+        return { text: 'coordination DB unreachable', cls: 'bad', title: s.coordination_unreachable };
+      }
+      return { text: 'coordination DB reachable', cls: 'ok' };
+    }
     if (s.quorum !== undefined && typeof s.quorum === 'boolean') {
       return { text: s.quorum ? 'yes' : 'NO', cls: s.quorum ? 'ok' : 'bad' };
     }
