@@ -33,9 +33,11 @@ install: build
 	fi
 
 # Every test, the real-PostgreSQL ones included. Tests run package by
-# package (-p 1) so real clusters do not fight for the two cores.
+# package (-p 1) so real clusters do not fight for the two cores. Then the
+# shared failover suite once more on the pglock election backend.
 test: build vet
 	$(GO) test -count=1 -p 1 -timeout 14m ./...
+	RAMD_E2E_ELECTION=pglock $(GO) test -count=1 -timeout 10m -run '$(PGLOCK_E2E)' ./e2e
 
 # The shared failover suite on the pglock election backend (each test
 # with its own coordination server): about 3 minutes on 2 cores.
