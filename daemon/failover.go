@@ -112,8 +112,10 @@ type failoverLoop struct {
 	// syncReason the last plan's reason (logged when it changes).
 	syncInFlight *syncProposal
 	syncReason   string
-	// standbyPos is the highest standby position reported (see localFrom).
-	standbyPos election.Position
+	// standbyPos is the highest standby position reported (see localFrom),
+	// on the history replaced standbyHist times (writerToken.replacements).
+	standbyPos  election.Position
+	standbyHist uint64
 	// story is what statelog.go last logged.
 	story storyState
 }
@@ -377,6 +379,12 @@ func (f *failoverLoop) localFrom(h pg.Health) election.Local {
 	pos := election.Position{Timeline: h.Timeline, LSN: uint64(max(h.ReceiveLSN, h.ReplayLSN))}
 	if !h.InRecovery {
 		pos.LSN = uint64(h.CurrentLSN)
+	}
+	if n := f.d.writer.replacements(); n != f.standbyHist {
+		// The history was replaced (rewind, clone) since: what was seen
+		// before says nothing about the new one, even on a timeline of
+		// the same number.
+		f.standbyPos, f.standbyHist = election.Position{}, n
 	}
 	if h.Accepting && h.InRecovery {
 		// A standby's flushed WAL does not shrink, but the receive

@@ -137,9 +137,10 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			}
 		}
 	}
+	after := rejoinedToken(p.State.WriterToken, p.State.WriterTokenKnown, w.token)
 	switch {
 	case d.rejoinNeeded() && !(h.Running && !h.InRecovery):
-		d.rejoin(ctx, src, slot, app, w)
+		d.rejoin(ctx, src, slot, app, w, after)
 	case h.Running && h.InRecovery:
 		if h.UpstreamPort == src.Port && h.UpstreamHost == src.Host {
 			return
@@ -170,7 +171,7 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 			d.log.Error("recording that a rewind is needed failed; will retry", "error", err)
 			return
 		}
-		d.rejoin(ctx, src, slot, app, w)
+		d.rejoin(ctx, src, slot, app, w, after)
 	}
 }
 
@@ -178,8 +179,9 @@ func (d *Daemon) follow(ctx context.Context, h pg.Health, w desired) {
 // re-cloning after moving the data directory aside when that fails. The
 // rejoin marker (rejoin.go) stays until one of them succeeds, so a failure
 // is retried on a later turn instead of starting the directory as a
-// standby that cannot follow.
-func (d *Daemon) rejoin(ctx context.Context, src pg.Endpoint, slot, app string, w desired) {
+// standby that cannot follow. after is the writer token of src's history
+// (rejoinedToken), recorded once one of them has succeeded.
+func (d *Daemon) rejoin(ctx context.Context, src pg.Endpoint, slot, app string, w desired, after tokenState) {
 	// A source that just went away fails both at once; the gossiped view
 	// may take a while to say so. Pace the retries like restarts.
 	if d.rejoinFailed > 0 && time.Since(d.lastRejoin) < min(restartBackoff<<min(d.rejoinFailed-1, 8), maxRestartBackoff) {
@@ -203,14 +205,23 @@ func (d *Daemon) rejoin(ctx context.Context, src pg.Endpoint, slot, app string, 
 			d.log.Error("re-cloning failed; will retry (rewind first)", "attempt", d.rejoinFailed, "error", err)
 			return
 		}
-		d.rejoinFailed = 0
-		d.clearRejoinNeeded()
-		d.log.Info("re-cloned and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
+		d.rejoined(w, after, "re-cloned", began)
 		return
 	}
+	d.rejoined(w, after, "rewound", began)
+}
+
+// rejoined records a successful rewind or re-clone: the writer token of
+// the new history first (a crash in between leaves the marker, so the
+// rejoin is redone), then the marker goes.
+func (d *Daemon) rejoined(w desired, after tokenState, how string, began time.Time) {
 	d.rejoinFailed = 0
+	if err := d.writer.set(after, how+" from node "+strconv.Itoa(w.primaryID)); err != nil {
+		// Still pending: the position is reported once it streams.
+		d.log.Error("recording the writer token failed", "error", err)
+	}
 	d.clearRejoinNeeded()
-	d.log.Info("rewound and following", "primary", w.primaryID, "token", w.token, "took", time.Since(began).String())
+	d.log.Info(how+" and following", "primary", w.primaryID, "token", w.token, "writer_token", after.String(), "took", time.Since(began).String())
 }
 
 // recordPrimaryToken records the token under which this node holds the

@@ -31,10 +31,17 @@ import (
 //     holds records P wrote: it adopts P's token (from P's gossip); until
 //     then it keeps the token it had;
 //   - pg_rewind, a re-clone or a first clone replaces the local history by
-//     a prefix of P's: the old token no longer describes it, and which of
-//     P's records it ends on is not known either. The node is "pending"
-//     and reports its position as unknown (Timeline 0) until it streams
-//     P's timeline;
+//     a prefix of P's: while that runs the old token no longer describes
+//     it and the node is "pending", reporting its position as unknown
+//     (Timeline 0). Once a rewind or re-clone from P has succeeded the
+//     history is a prefix of P's, whose last records P wrote under P's
+//     writer token: the node takes that token (rejoinedToken) at once,
+//     without waiting to stream. Otherwise a node rewound just before P
+//     stopped stayed "pending" for good, and a coordinator that needs its
+//     position (it may hold commits as a synchronous standby) waited
+//     forever (a chaos finding, docs/benchmarks.md "Chaos": finding 4).
+//     A first clone stays pending until it streams (it is not a
+//     synchronous standby yet);
 //   - without a recorded token (a state directory from before writer
 //     tokens, an unreadable file) the token is unknown and Choose falls
 //     back to (timeline, LSN) for everybody.
@@ -133,6 +140,18 @@ func decideWriterToken(in tokenInput) tokenState {
 	return tokenKnown(in.PrimaryWriter)
 }
 
+// rejoinedToken is the writer token of a history just rewound or re-cloned
+// from the primary P, named primary under token: P's gossiped writer token
+// when it is that token (a stale gossip entry from before P's promotion is
+// never taken), unknown otherwise. It is decided before the rejoin starts,
+// from the view the source was chosen by.
+func rejoinedToken(srcWriter uint64, srcWriterKnown bool, token uint64) tokenState {
+	if !srcWriterKnown || srcWriter != token {
+		return tokenUnknown
+	}
+	return tokenKnown(srcWriter)
+}
+
 // encodeWriterToken is the file's content.
 func encodeWriterToken(s tokenState) []byte {
 	return []byte(writerTokenHeader + "\n" + s.String() + "\n")
@@ -173,6 +192,10 @@ type writerToken struct {
 
 	mu    sync.Mutex
 	state tokenState
+	// replaced counts the times the local history was replaced (a
+	// pending state set): positions seen before the last one describe
+	// another history.
+	replaced uint64
 }
 
 // loadWriterToken reads the file in stateDir. A missing file is an
@@ -226,7 +249,21 @@ func (w *writerToken) setLocked(s tokenState, why string) error {
 	}
 	w.log.Info("writer token recorded", "from", w.state.String(), "to", s.String(), "reason", why)
 	w.state = s
+	if s.Pending {
+		w.replaced++
+	}
 	return nil
+}
+
+// replacements returns how many times the local history was replaced
+// since the daemon started.
+func (w *writerToken) replacements() uint64 {
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.replaced
 }
 
 // update applies decide to the current state and persists the outcome if

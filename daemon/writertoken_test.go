@@ -257,3 +257,59 @@ func TestUpstreamIs(t *testing.T) {
 		t.Error("an empty endpoint matched an empty upstream")
 	}
 }
+
+// A history rewound or re-cloned from the primary takes the primary's
+// writer token at once (chaos finding 4), but only when the primary's
+// gossiped token is the one it is named primary under.
+func TestRejoinedToken(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		writer uint64
+		known  bool
+		token  uint64
+		want   tokenState
+	}{
+		{"source writes under its token", 7, true, 7, tokenKnown(7)},
+		{"source's gossip predates its promotion", 6, true, 7, tokenUnknown},
+		{"source reports no writer token", 0, false, 7, tokenUnknown},
+		{"bootstrap primary under token 0", 0, true, 0, tokenKnown(0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rejoinedToken(tt.writer, tt.known, tt.token); got != tt.want {
+				t.Fatalf("rejoinedToken(%d, %t, %d) = %v, want %v", tt.writer, tt.known, tt.token, got, tt.want)
+			}
+		})
+	}
+}
+
+// Every replacement of the history (a pending state set) is counted, so
+// that positions seen before it are forgotten even when the new history
+// is reported under a known token without a pending report in between.
+func TestWriterTokenReplacements(t *testing.T) {
+	var log bytes.Buffer
+	w := loadWriterToken(t.TempDir(), testLogger(&log))
+	steps := []struct {
+		set  tokenState
+		want uint64
+	}{
+		{tokenKnown(3), 0},
+		{tokenPending, 1},
+		{tokenPending, 1}, // a retried rejoin: still the same replacement
+		{tokenKnown(4), 1},
+		{tokenUnknown, 1},
+		{tokenPending, 2},
+		{tokenKnown(5), 2},
+	}
+	for i, s := range steps {
+		if err := w.set(s.set, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.replacements(); got != s.want {
+			t.Fatalf("step %d (%v): replacements = %d, want %d", i, s.set, got, s.want)
+		}
+	}
+	var nilW *writerToken
+	if nilW.replacements() != 0 {
+		t.Fatal("nil writer token counts replacements")
+	}
+}

@@ -294,7 +294,7 @@ func TestRewindAndReclone(t *testing.T) {
 		if err := p.m.Rewind(ctx, s.ep(), p.slot(), p.name); err != nil {
 			t.Fatalf("Rewind: %v", err)
 		}
-		t.Logf("Rewind (stop, pg_rewind, start, streaming) took %s", time.Since(t0))
+		t.Logf("Rewind (stop, pg_rewind, start) took %s", time.Since(t0))
 		requireStreamingFrom(t, ctx, p, s, 2)
 		p.waitRows(t, ctx, "common", "s-after-fork")
 		s.exec(t, ctx, "INSERT INTO t VALUES ('s-after-rewind')")
