@@ -101,7 +101,8 @@ bench-failover: build
 
 # Jepsen-style chaos (e2e/chaos): a real cluster, each node in its own
 # network namespace, HAProxy in front, random faults from SEED for
-# DURATION; NODES 3 or 5, SYNC off/quorum/strict, FAULTS a comma list or
+# DURATION; NODES 3 or 5, SYNC off/quorum/strict, ELECTION quorum/pglock
+# (pglock starts a coordination PostgreSQL), FAULTS a comma list or
 # all. Needs root. Reports under CHAOS_OUT/<time>-n<nodes>-<mode>-seed<seed>/
 # (summary.txt, timeline.txt, writes.svg, schedule.txt, ops.csv, logs/);
 # docs/benchmarks.md, "Chaos", explains them.
@@ -111,7 +112,7 @@ FAULTS ?= all
 CHAOS_OUT ?= chaos-results
 chaos: build
 	$(GO) run ./e2e/cmd/chaos -ramd $(BIN)/ramd -duration $(DURATION) -seed $(SEED) -nodes $(NODES) \
-		-sync $(if $(filter command line,$(origin SYNC)),$(SYNC),quorum) -faults $(FAULTS) -out $(CHAOS_OUT)
+		-sync $(if $(filter command line,$(origin SYNC)),$(SYNC),quorum) -election $(ELECTION) -faults $(FAULTS) -out $(CHAOS_OUT)
 
 # The cluster simulator over 10,000 seeds.
 sim: build

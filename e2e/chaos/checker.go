@@ -39,6 +39,11 @@ type Findings struct {
 	APIDoublePrimary []Overlap
 	// Availability, from the workload clients' acknowledgements (not the
 	// probe's).
+	// LostWAL estimates, per writer token that lost acknowledged writes,
+	// how much WAL the failover after it dropped (async mode's price);
+	// LossBound is the run's maximum_lag_on_failover to compare with.
+	LostWAL       []LostWAL
+	LossBound     uint64
 	Outages       []Interval // gaps between consecutive acknowledgements longer than OutageThreshold
 	Unavailable   time.Duration
 	LongestOutage time.Duration
@@ -71,6 +76,69 @@ type Failover struct {
 	WritePause time.Duration
 }
 
+// LostWAL is the WAL a failover dropped from one writer token's history,
+// estimated from the acknowledged writes' positions. Under one token the
+// WAL is one history, written in order, so every write below a surviving
+// one survived too: the history kept reaches at least Kept (the highest
+// surviving write's position) and the lost writes lie between it and
+// LastLost. Bytes = LastLost - Kept is an upper estimate of the WAL the
+// promoted node lacked for those writes. When no write under the token
+// survived (NoneKept) the fork point is not known from the writes: Bytes
+// then counts from the token's first write and is a lower estimate.
+type LostWAL struct {
+	Token          uint64
+	Node           int
+	Writes         int
+	Kept, LastLost uint64
+	Bytes          uint64
+	NoneKept       bool
+}
+
+// lostWAL computes the estimate for every token with lost writes.
+func lostWAL(acked []Op, lost []Op, portNode map[int]int) []LostWAL {
+	isLost := map[int64]bool{}
+	for _, op := range lost {
+		isLost[op.ID] = true
+	}
+	type span struct {
+		first, kept, last uint64
+		writes, node      int
+	}
+	by := map[uint64]*span{}
+	for _, op := range acked {
+		sp := by[op.Token]
+		if sp == nil {
+			sp = &span{first: op.LSN}
+			by[op.Token] = sp
+		}
+		sp.first = min(sp.first, op.LSN)
+		if isLost[op.ID] {
+			sp.writes++
+			sp.last = max(sp.last, op.LSN)
+			sp.node = portNode[op.Port]
+		} else {
+			sp.kept = max(sp.kept, op.LSN)
+		}
+	}
+	var out []LostWAL
+	for tok, sp := range by {
+		if sp.writes == 0 {
+			continue
+		}
+		from := sp.kept
+		if from == 0 {
+			from = sp.first
+		}
+		l := LostWAL{Token: tok, Node: sp.node, Writes: sp.writes, Kept: sp.kept, LastLost: sp.last, NoneKept: sp.kept == 0}
+		if sp.last > from {
+			l.Bytes = sp.last - from
+		}
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Token < out[j].Token })
+	return out
+}
+
 // OutageThreshold: a gap between acknowledged workload writes longer than
 // this counts as an outage (clients write every 25 ms each).
 const OutageThreshold = time.Second
@@ -93,6 +161,9 @@ type CheckInput struct {
 	// FirstToken is the token when the workload started: changes after
 	// it are the run's failovers.
 	FirstToken uint64
+	// LossBound is maximum_lag_on_failover (bytes) for the async
+	// lost-WAL check; 0: not checked.
+	LossBound uint64
 }
 
 // Check derives the findings.
@@ -126,6 +197,7 @@ func Check(in CheckInput) Findings {
 	sort.Slice(f.Lost, func(i, j int) bool { return f.Lost[i].ID < f.Lost[j].ID })
 
 	acked := ackedOps(in.Ops)
+	f.LostWAL, f.LossBound = lostWAL(acked, f.Lost, in.PortNode), in.LossBound
 	f.SplitBrain = splitBrain(acked, in.PortNode)
 	primaryOf := map[uint64]int{}
 	reason := map[uint64]string{}
@@ -318,6 +390,12 @@ func (f Findings) Violations(lossless bool) []string {
 	}
 	if lossless && len(f.Lost) > 0 {
 		v = append(v, fmt.Sprintf("%d acknowledged writes lost (first: %s)", len(f.Lost), opString(f.Lost[0])))
+	}
+	for _, l := range f.LostWAL {
+		if !lossless && f.LossBound > 0 && l.Bytes > f.LossBound {
+			v = append(v, fmt.Sprintf("token %d (node %d) lost %d writes spanning %d bytes of WAL, beyond maximum_lag_on_failover (%d bytes)",
+				l.Token, l.Node, l.Writes, l.Bytes, f.LossBound))
+		}
 	}
 	if len(f.SplitBrain) > 0 {
 		s := f.SplitBrain[0]

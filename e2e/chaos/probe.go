@@ -106,7 +106,7 @@ func probeOnce(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, name st
 	op := Op{ID: log.nextID(), Client: name, Sent: time.Now()}
 	ictx, cancel := context.WithTimeout(ctx, timeout)
 	var tok string
-	err := conn.QueryRow(ictx, insertSQL, op.ID, name).Scan(&op.Port, &tok, &op.Timeline)
+	err := conn.QueryRow(ictx, insertSQL, op.ID, name).Scan(&op.Port, &tok, &op.Timeline, &op.LSN)
 	cancel()
 	op.Done = time.Now()
 	if err != nil {

@@ -44,6 +44,7 @@ func (r *Result) Summary() string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
 	row("nodes", o.Nodes)
+	row("election", o.Election)
 	row("synchronous_mode", o.SyncMode)
 	row("seed", o.Seed)
 	row("chaos phase", r.ChaosEnd.Sub(r.ChaosStart).Round(time.Second))
@@ -54,6 +55,17 @@ func (r *Result) Summary() string {
 		row("LOST (acknowledged, missing at the end)", "NOT CHECKED: no final read")
 	} else {
 		row("LOST (acknowledged, missing at the end)", len(f.Lost))
+	}
+	if len(f.LostWAL) > 0 {
+		var l []string
+		for _, w := range f.LostWAL {
+			if w.NoneKept {
+				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, none of the token's kept, >= %d bytes", w.Token, w.Node, w.Writes, w.Bytes))
+			} else {
+				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, <= %d bytes", w.Token, w.Node, w.Writes, w.Bytes))
+			}
+		}
+		row(fmt.Sprintf("lost WAL per token (bound: maximum_lag_on_failover %d bytes)", f.LossBound), strings.Join(l, "; "))
 	}
 	row("in-doubt (failed, but present)", len(f.InDoubt))
 	row("phantom (present, never sent)", len(f.Phantom))
@@ -245,7 +257,7 @@ func (r *Result) SVG() string {
 	for s := 0; s <= secs; s += max(10, secs/12/10*10) {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" fill="#555">%ds</text>`+"\n", x(from.Add(time.Duration(s)*time.Second)), H-4, s)
 	}
-	title := fmt.Sprintf("acknowledged writes/s, %d nodes, synchronous_mode=%s, seed %d; shaded: faults; red: outages > 1 s", r.Options.Nodes, r.Options.SyncMode, r.Options.Seed)
+	title := fmt.Sprintf("acknowledged writes/s, %d nodes, election=%s, synchronous_mode=%s, seed %d; shaded: faults; red: outages > 1 s", r.Options.Nodes, r.Options.Election, r.Options.SyncMode, r.Options.Seed)
 	fmt.Fprintf(&b, `<text x="%.0f" y="12" font-size="12">%s</text>`+"\n", left, html.EscapeString(title))
 	b.WriteString("</svg>\n")
 	return b.String()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -14,9 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ramd/ramd/configs"
 	"github.com/ramd/ramd/internal/cluster"
+	"github.com/ramd/ramd/pg"
+	"github.com/ramd/ramd/pg/pgtest"
 )
 
 // Options configures a run.
@@ -27,6 +32,11 @@ type Options struct {
 	Nodes int
 	// SyncMode is [failover] synchronous_mode: off, quorum or strict.
 	SyncMode string
+	// Election is [cluster] election: quorum (default) or pglock. With
+	// pglock the run starts a coordination PostgreSQL in the host's
+	// namespace: an isolated node (isolate-primary, isolate-coordinator)
+	// is cut off from it too, a partition between nodes is not.
+	Election string
 	// Seed draws the schedule.
 	Seed uint64
 	// Duration of the chaos phase (the workload also runs a few seconds
@@ -74,6 +84,13 @@ func (o *Options) defaults() error {
 	case "off", "quorum", "strict":
 	default:
 		return fmt.Errorf("chaos: synchronous mode %q is not off, quorum or strict", o.SyncMode)
+	}
+	switch o.Election {
+	case "":
+		o.Election = "quorum"
+	case "quorum", "pglock":
+	default:
+		return fmt.Errorf("chaos: election %q is not quorum or pglock", o.Election)
 	}
 	if o.Binary == "" {
 		return errors.New("chaos: no ramd binary given")
@@ -130,6 +147,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	extra := fmt.Sprintf("\n[failover]\nsynchronous_mode = %q\n%s", o.SyncMode, o.Extra)
 	c, err := cluster.Prepare(cluster.Options{Nodes: o.Nodes, Dir: dir, Binary: o.Binary, LogLevel: "info", Extra: extra, Netns: true})
 	if err != nil {
+		return nil, err
+	}
+	if o.Election == "pglock" {
+		coord, err := pgtest.StartCoordination(filepath.Join(dir, "coordination"), c.HostAddr(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("chaos: coordination server: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = coord.Manager.Stop(sctx, pg.StopImmediate)
+			coord.Manager.Close()
+		}()
+		if err := c.SetCoordination(coord.DSN); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	lossBound, err := maximumLag(o.Extra)
+	if err != nil {
+		_ = c.Close()
 		return nil, err
 	}
 	m := &nemesis{c: c, token: c.Token}
@@ -303,13 +342,31 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Ops, res.Samples = log.Ops(), probe.Samples()
 	res.Findings = Check(CheckInput{Ops: res.Ops, Samples: res.Samples, Present: present, NoFinalRead: present == nil,
-		History: res.History, PortNode: portNode, From: res.ChaosStart, To: res.End, FirstToken: first.FencingToken})
+		History: res.History, PortNode: portNode, From: res.ChaosStart, To: res.End, FirstToken: first.FencingToken,
+		LossBound: lossBound})
 	if o.OutDir != "" {
 		if err := res.Write(o.OutDir); err != nil {
 			return res, err
 		}
 	}
 	return res, finalErr
+}
+
+// maximumLag is the nodes' [failover] maximum_lag_on_failover: the
+// default unless extra sets it.
+func maximumLag(extra string) (uint64, error) {
+	var v struct {
+		Failover struct {
+			MaximumLagOnFailover *uint64 `toml:"maximum_lag_on_failover"`
+		} `toml:"failover"`
+	}
+	if _, err := toml.Decode(extra, &v); err != nil {
+		return 0, fmt.Errorf("chaos: extra configuration: %w", err)
+	}
+	if v.Failover.MaximumLagOnFailover != nil {
+		return *v.Failover.MaximumLagOnFailover, nil
+	}
+	return uint64(max(configs.Default().Failover.MaximumLagOnFailover, 0)), nil
 }
 
 // copyLogs copies every node's daemon log into dir (best effort).
@@ -398,7 +455,12 @@ func joinErr(a, b string) string {
 }
 
 // ResultDir is the directory a run's files go to under root:
-// <root>/<UTC date-time>-n<nodes>-<mode>-seed<seed>.
+// <root>/<UTC date-time>-n<nodes>-<mode>-seed<seed>, with -pglock after
+// the mode on that backend.
 func ResultDir(root string, o Options, at time.Time) string {
-	return filepath.Join(root, fmt.Sprintf("%s-n%d-%s-seed%s", at.UTC().Format("20060102T150405Z"), o.Nodes, o.SyncMode, strconv.FormatUint(o.Seed, 10)))
+	mode := o.SyncMode
+	if o.Election == "pglock" {
+		mode += "-pglock"
+	}
+	return filepath.Join(root, fmt.Sprintf("%s-n%d-%s-seed%s", at.UTC().Format("20060102T150405Z"), o.Nodes, mode, strconv.FormatUint(o.Seed, 10)))
 }

@@ -24,14 +24,17 @@ const createTable = "CREATE TABLE " + Table + " (id bigint PRIMARY KEY, client t
 // as the one its WAL is written under (<state_directory>/writer_token,
 // written before PostgreSQL is promoted or started as primary; the
 // launcher puts the state directory next to the data directory), and the
-// timeline of the WAL being written. The file is read in the same
+// timeline of the WAL being written and the WAL insert position after the
+// row (pg_current_wal_insert_lsn: the commit record follows it, so it is a
+// lower bound of the commit's position). The file is read in the same
 // statement as the insert, so it names the token under which this
 // PostgreSQL accepts the write: a primary never changes its writer token
 // while it runs as primary.
 const insertSQL = "INSERT INTO " + Table + ` (id, client) VALUES ($1, $2)
 RETURNING inet_server_port(),
   pg_read_file(regexp_replace(current_setting('data_directory'), '/data$', '/state/writer_token')),
-  ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int`
+  ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int,
+  (pg_current_wal_insert_lsn() - '0/0')::bigint`
 
 // Op is one insert attempt.
 type Op struct {
@@ -46,7 +49,10 @@ type Op struct {
 	Token    uint64
 	TokenErr string // the writer_token file could not be parsed
 	Timeline int
-	Err      string
+	// LSN is the committing server's WAL insert position after the row
+	// (bytes), for the lost-WAL estimate.
+	LSN uint64
+	Err string
 }
 
 // Log collects every op of every client.
@@ -112,7 +118,7 @@ func (c *client) run(ctx context.Context) {
 		op := Op{ID: c.Log.nextID(), Client: c.Name, Sent: time.Now()}
 		ictx, cancel := context.WithTimeout(ctx, c.Timeout)
 		var tok string
-		err := conn.QueryRow(ictx, insertSQL, op.ID, c.Name).Scan(&op.Port, &tok, &op.Timeline)
+		err := conn.QueryRow(ictx, insertSQL, op.ID, c.Name).Scan(&op.Port, &tok, &op.Timeline, &op.LSN)
 		cancel()
 		op.Done = time.Now()
 		if err != nil {

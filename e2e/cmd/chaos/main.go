@@ -28,6 +28,7 @@ func main() {
 	bin := flag.String("ramd", "bin/ramd", "ramd binary")
 	nodes := flag.Int("nodes", 3, "cluster size (3 or 5)")
 	sync := flag.String("sync", "quorum", "synchronous_mode: off, quorum or strict")
+	election := flag.String("election", "quorum", "[cluster] election: quorum, or pglock (the run starts a coordination PostgreSQL)")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "schedule seed (default: the clock)")
 	duration := flag.Duration("duration", 5*time.Minute, "length of the chaos phase")
 	kinds := flag.String("faults", "all", "comma-separated fault kinds, or all")
@@ -52,12 +53,12 @@ func main() {
 	if *nodes != 3 && *nodes != 5 {
 		fail(2, "-nodes must be 3 or 5, not %d", *nodes)
 	}
-	o := chaos.Options{Binary: abs, Nodes: *nodes, SyncMode: *sync, Seed: *seed, Duration: *duration, Kinds: ks,
+	o := chaos.Options{Binary: abs, Nodes: *nodes, SyncMode: *sync, Election: *election, Seed: *seed, Duration: *duration, Kinds: ks,
 		MinHold: *minHold, MaxHold: *maxHold, Extra: *extra, HAProxyConfig: *hpCfg, Progress: os.Stdout}
 	o.OutDir = chaos.ResultDir(*out, o, time.Now())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("chaos: %d nodes, synchronous_mode=%s, seed %d, %s of faults; results in %s\n", o.Nodes, o.SyncMode, o.Seed, o.Duration, o.OutDir)
+	fmt.Printf("chaos: %d nodes, election=%s, synchronous_mode=%s, seed %d, %s of faults; results in %s\n", o.Nodes, o.Election, o.SyncMode, o.Seed, o.Duration, o.OutDir)
 	res, err := chaos.Run(ctx, o)
 	if err != nil && res == nil {
 		fail(1, "%v", err)
