@@ -150,7 +150,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.Election == "pglock" {
-		coord, err := pgtest.StartCoordination(filepath.Join(dir, "coordination"), c.HostAddr(), slog.New(slog.DiscardHandler))
+		cdir := filepath.Join(dir, "coordination")
+		if err := os.MkdirAll(cdir, 0o700); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		coord, err := pgtest.StartCoordination(cdir, c.HostAddr(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("chaos: coordination server: %w", err)
