@@ -379,11 +379,10 @@ type FailoverConfig struct {
 	// which needs the daemon alive. Default: "lease".
 	Fencing string `toml:"fencing"`
 	// SynchronousMode bounds which commits may be lost at failover.
-	// "off": asynchronous replication; a failover promotes the most
-	// advanced replica and loses the commits it had not received: the WAL
-	// the old primary had sent to no replica (how much is not bounded by
-	// any setting: it is what the replicas lagged when it failed).
-	// "quorum": a commit is acknowledged only
+	// "off": asynchronous replication; a failover loses the commits the
+	// promoted replica had not received, at most maximum_lag_on_failover
+	// bytes behind where the failed primary was last seen plus what it
+	// wrote after that (about one gossip round). "quorum": a commit is acknowledged only
 	// once synchronous_node_count of the healthy replicas flushed it, and
 	// a failover promotes only a replica that provably holds every
 	// acknowledged commit; when no replica is healthy at all the primary
@@ -400,12 +399,14 @@ type FailoverConfig struct {
 	// replicas when fewer remain. Default: 1.
 	SynchronousNodeCount int `toml:"synchronous_node_count"`
 	// MaximumLagOnFailover (bytes): a replica further than this behind the
-	// most advanced reported replica is not promoted (it matters when the
-	// most advanced one cannot be: unhealthy, nofailover, or not the
-	// switchover's target). Unlike Patroni's setting of the same name, it
-	// is not compared with the failed primary's last position, so it does
-	// not stop a failover when every replica lags: ramd then promotes the
-	// most advanced one. 0 disables the check. Default: 1048576 (1 MiB).
+	// most advanced reported replica is not promoted, nor, in
+	// asynchronous mode, one further than this behind the position the
+	// failed primary was last seen at (its gossiped state), as in Patroni.
+	// When every replica lags that much no failover happens automatically:
+	// the cluster stays without a primary, /cluster/health says why, and
+	// `ramctl failover --candidate N` promotes one anyway (losing that
+	// WAL). Smaller loses less and fails over less often under heavy
+	// writes. 0 disables the check. Default: 1048576 (1 MiB), as Patroni.
 	MaximumLagOnFailover int `toml:"maximum_lag_on_failover"`
 }
 

@@ -361,6 +361,12 @@ func (f *failoverLoop) observe(st election.ClusterState, members []mesh.Member) 
 			o.Primary = &members[i]
 		}
 	}
+	if p := o.Primary; p != nil && p.State.Role == mesh.RolePrimary && p.State.PGRunning && p.State.WriterTokenKnown {
+		// Where the primary's WAL was last seen bounds what an
+		// asynchronous failover may lose (maximum_lag_on_failover).
+		f.node.ObservePrimary(st.Token, election.Position{Timeline: p.State.Timeline, LSN: p.State.LSN,
+			Token: p.State.WriterToken, TokenKnown: true})
+	}
 	o.LastLeaseRequest, o.LeaseSeen = f.node.LastLeaseRequest(st.Primary)
 	v := f.det.Observe(o)
 	if v.Status == detector.PrimaryFailed {

@@ -32,6 +32,7 @@ type Backend interface {
 	Release(reason string)
 	ReleaseAfterStop(reason string, final Position)
 	ReportPrimaryFailed(reason string)
+	ObservePrimary(token uint64, pos Position)
 
 	Propose(Command) error
 	ProposeBootstrap(primary uint64) error

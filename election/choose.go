@@ -183,6 +183,14 @@ type ChooseInput struct {
 	// MaximumLagOnFailover (bytes): a candidate further than this behind
 	// the best known position is excluded. 0 disables the check.
 	MaximumLagOnFailover uint64
+	// PrimaryLast, when set, is the highest position the failed primary
+	// was seen at (its gossiped state): in asynchronous mode a candidate
+	// more than MaximumLagOnFailover bytes behind it is excluded too, as
+	// in Patroni, so that a failover loses at most that much WAL plus what
+	// the primary wrote after it was last seen. Set only for automatic
+	// failovers; ignored in the synchronous modes (their bar already
+	// keeps every acknowledged commit).
+	PrimaryLast *Position
 	// AllowLaggard: if every otherwise eligible candidate lags too much,
 	// take the best of them anyway (availability over freshness).
 	AllowLaggard bool
@@ -216,9 +224,12 @@ type Choice struct {
 //
 // Lag: the best known position is the highest position any alive candidate
 // reported (eligible or not). Candidates more than MaximumLagOnFailover
-// behind it are dropped, unless none remains and AllowLaggard is set. The
-// old primary's last gossiped position is deliberately not used: it freezes
-// when the primary dies and would make every replica look behind forever.
+// behind it are dropped, unless none remains and AllowLaggard is set. In
+// asynchronous mode so are candidates more than MaximumLagOnFailover
+// behind PrimaryLast, the failed primary's last seen position: when every
+// replica lags that much, nothing is promoted automatically (the choice
+// waits, saying so) rather than lose more than the operator allowed — as
+// Patroni and Stolon do; a manual failover promotes one anyway.
 //
 // Synchronous modes. With Sync.Mode quorum or strict, a commit was
 // acknowledged to a client only after NumSync (k) of the n Members flushed
@@ -296,6 +307,12 @@ func Choose(in ChooseInput) Choice {
 		if in.MaximumLagOnFailover > 0 && lag(best, c.Position) > in.MaximumLagOnFailover {
 			laggards = append(laggards, c)
 			skipped = append(skipped, fmt.Sprintf("%d: %d bytes behind %v", c.ID, lag(best, c.Position), best))
+			continue
+		}
+		if p := in.PrimaryLast; p != nil && !in.Sync.Enabled() && in.MaximumLagOnFailover > 0 && lag(*p, c.Position) > in.MaximumLagOnFailover {
+			laggards = append(laggards, c)
+			skipped = append(skipped, fmt.Sprintf("%d: %d bytes behind the failed primary's last seen position %v (maximum_lag_on_failover %d; a manual failover promotes it anyway)",
+				c.ID, lag(*p, c.Position), *p, in.MaximumLagOnFailover))
 			continue
 		}
 		eligible = append(eligible, c)

@@ -49,6 +49,13 @@ func TestChooseTable(t *testing.T) {
 		{"sync: the bar is on the newest token", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{tok(cand(2, 4, 906), 2), tok(cand(3, 4, 760), 3), tok(cand(4, 4, 760), 3)}}, 3, ""},
 		{"sync: divergent branch below the bar", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{tok(cand(2, 4, 906), 2), tok(with(cand(3, 4, 760), func(c *Candidate) { c.Healthy = false }), 3), tok(cand(4, 4, 700), 3)}}, 0, "2: at 4/38A (token 2), below the synchronous bar 4/2F8 (token 3)"},
 		{"one reporter without a token: timeline order for all", ChooseInput{Candidates: []Candidate{cand(2, 4, 900), tok(cand(3, 3, 700), 3)}}, 2, ""},
+		// maximum_lag_on_failover against the failed primary's last seen
+		// position (Patroni's rule), asynchronous mode only.
+		{"async: every replica too far behind the failed primary", ChooseInput{MaximumLagOnFailover: 1000, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{cand(2, 1, 5000), cand(3, 1, 8000)}}, 0, "3: 2000 bytes behind the failed primary's last seen position"},
+		{"async: the one within the bound", ChooseInput{MaximumLagOnFailover: 1000, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{with(cand(2, 1, 9500), func(c *Candidate) { c.Priority = -1 }), cand(3, 1, 8000)}}, 2, ""},
+		{"async: laggards allowed", ChooseInput{MaximumLagOnFailover: 1000, AllowLaggard: true, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{cand(2, 1, 5000), cand(3, 1, 8000)}}, 3, "lagging, allowed"},
+		{"async: check disabled", ChooseInput{PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{cand(2, 1, 5000)}}, 2, ""},
+		{"sync: the failed primary's position is not used", ChooseInput{MaximumLagOnFailover: 1000, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 1}, Candidates: []Candidate{cand(2, 1, 5000), cand(3, 1, 5000)}}, 2, ""},
 		{"unknown position never chosen", ChooseInput{Candidates: []Candidate{cand(2, 0, 0)}}, 0, "2: position unknown"},
 		{"sync: unknown position not counted", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{cand(2, 2, 176), cand(3, 0, 0), cand(4, 2, 176)}}, 0, "2 of 3 synchronous standbys reported, need 3"},
 	} {
@@ -99,6 +106,9 @@ func TestChooseProperties(t *testing.T) {
 			in.MaximumLagOnFailover = uint64(rng.IntN(300))
 			in.AllowLaggard = rng.IntN(2) == 0
 		}
+		if rng.IntN(2) == 0 {
+			in.PrimaryLast = &Position{Timeline: 2, LSN: uint64(rng.IntN(6) * 100)}
+		}
 		got := Choose(in)
 		cs := oneOrder(in.Candidates)
 		allTokens := !slices.ContainsFunc(in.Candidates, func(c Candidate) bool { return c.Position.Known() && !c.Position.TokenKnown })
@@ -113,11 +123,19 @@ func TestChooseProperties(t *testing.T) {
 				best = c.Position
 			}
 		}
+		// within: not excluded by either lag rule.
+		within := func(c Candidate) bool {
+			if !limited || in.MaximumLagOnFailover == 0 {
+				return true
+			}
+			return lag(best, c.Position) <= in.MaximumLagOnFailover &&
+				(in.PrimaryLast == nil || lag(*in.PrimaryLast, c.Position) <= in.MaximumLagOnFailover)
+		}
 		anyEligible := false
 		for _, c := range cs {
 			eligible := c.Alive && c.Healthy && !c.NoFailover && c.ID != in.Exclude && c.Position.Known()
 			anyEligible = anyEligible || eligible
-			if got.OK && eligible && betterFirst(c, got.Candidate) < 0 && (!limited || lag(best, c.Position) <= in.MaximumLagOnFailover) {
+			if got.OK && eligible && betterFirst(c, got.Candidate) < 0 && within(c) {
 				t.Fatalf("seed %d: chose %+v over better %+v", seed, got.Candidate, c)
 			}
 		}
@@ -125,6 +143,9 @@ func TestChooseProperties(t *testing.T) {
 			c := got.Candidate
 			if !c.Alive || !c.Healthy || c.NoFailover || c.ID == in.Exclude || !c.Position.Known() {
 				t.Fatalf("seed %d: chose ineligible %+v", seed, c)
+			}
+			if !in.AllowLaggard && !within(c) {
+				t.Fatalf("seed %d: chose %+v, beyond maximum_lag_on_failover %d (best %v, failed primary %v)", seed, c, in.MaximumLagOnFailover, best, in.PrimaryLast)
 			}
 		} else if anyEligible && (!limited || in.AllowLaggard) {
 			t.Fatalf("seed %d: nobody chosen among eligible: %s", seed, got.Reason)

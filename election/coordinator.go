@@ -70,6 +70,12 @@ func (n *Node) ReportPrimaryFailed(reason string) {
 	n.drainLocal()
 }
 
+// ObservePrimary records that the primary named under token was seen
+// (gossip) at pos; see ChooseInput.PrimaryLast.
+func (n *Node) ObservePrimary(token uint64, pos Position) {
+	n.primarySeen.observe(n.state, token, pos)
+}
+
 // FailoverPhase describes the coordinator's failover, for the status API.
 func (n *Node) FailoverPhase() string {
 	if n.coord == nil {
@@ -230,7 +236,7 @@ func (n *Node) coordinate() {
 			cands = append(cands, c)
 		}
 		slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-		in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag(), After: f.final}
+		in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag(), PrimaryLast: n.primarySeen.last(f.token), After: f.final}
 		if sw := n.state.Switchover; sw != nil && sw.From == f.old && sw.To != 0 && n.now-f.started < switchoverTargetWait(n.cfg) {
 			in.Target = sw.To
 		}
@@ -241,6 +247,12 @@ func (n *Node) coordinate() {
 			} else {
 				in.RequireBest = true
 			}
+		}
+		// The failed primary's last position bounds an automatic failover only:
+		// a switchover has the old primary's final record (After), a manual
+		// failover is the operator's choice.
+		if in.After != nil || in.Target != 0 {
+			in.PrimaryLast = nil
 		}
 		ch := Choose(in)
 		if !ch.OK {

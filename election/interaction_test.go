@@ -2,6 +2,7 @@ package election
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
@@ -111,6 +112,21 @@ func TestInteraction(t *testing.T) {
 				}
 				d.MaybeScanArgs(t, "k", &s.NumSync)
 				if err := h.leader().SetSync(s); err != nil {
+					return err.Error()
+				}
+				h.stabilize()
+			case "observe-primary":
+				// What the daemon feeds from the primary's gossiped state.
+				var token, lsn uint64
+				d.ScanArgs(t, "token", &token)
+				d.ScanArgs(t, "lsn", &lsn)
+				h.nodes[id(0)].ObservePrimary(token, Position{Timeline: 1, LSN: lsn, Token: token, TokenKnown: true})
+			case "config":
+				set := map[string]string{}
+				for _, a := range d.CmdArgs {
+					set[a.Key] = strings.Join(a.Vals, ",")
+				}
+				if err := h.leader().SetConfig(set, nil); err != nil {
 					return err.Error()
 				}
 				h.stabilize()

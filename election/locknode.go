@@ -100,6 +100,8 @@ type LockNode struct {
 	lastRowToken  uint64
 
 	coord *lockFailover
+	// primarySeen: where the current primary was last seen (ObservePrimary).
+	primarySeen primaryWatch
 	// releaseFinal reported by the old primary (for the coordinator).
 	finals map[uint64]Position
 
@@ -743,6 +745,12 @@ func (n *LockNode) ReportPrimaryFailed(reason string) {
 	n.drainLocal()
 }
 
+// ObservePrimary records that the primary named under token was seen
+// (gossip) at pos; see ChooseInput.PrimaryLast.
+func (n *LockNode) ObservePrimary(token uint64, pos Position) {
+	n.primarySeen.observe(n.state, token, pos)
+}
+
 // FailoverPhase describes the coordinator's failover (or why none can
 // happen), for the status API.
 func (n *LockNode) FailoverPhase() string {
@@ -901,7 +909,7 @@ func (n *LockNode) collect(f *lockFailover) {
 		cands = append(cands, c)
 	}
 	slices.SortFunc(cands, func(a, b Candidate) int { return int(a.ID) - int(b.ID) })
-	in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag()}
+	in := ChooseInput{Candidates: cands, Exclude: f.old, Sync: n.syncFor(f.old), MaximumLagOnFailover: n.maximumLag(), PrimaryLast: n.primarySeen.last(f.token)}
 	if r := n.row; r.Exists && r.State.Token == f.token && r.Final != nil {
 		final := *r.Final // recorded with the release, in the same statement
 		in.After = &final
@@ -918,6 +926,12 @@ func (n *LockNode) collect(f *lockFailover) {
 		} else {
 			in.RequireBest = true
 		}
+	}
+	// The failed primary's last position bounds an automatic failover only:
+	// a switchover has the old primary's final record (After), a manual
+	// failover is the operator's choice.
+	if in.After != nil || in.Target != 0 {
+		in.PrimaryLast = nil
 	}
 	ch := Choose(in)
 	if !ch.OK {

@@ -129,6 +129,8 @@ type Node struct {
 	lastLeaseRequest map[uint64]time.Duration
 
 	coord *failover
+	// primarySeen: where the current primary was last seen (ObservePrimary).
+	primarySeen primaryWatch
 	// suppressed is the last failover start maintenance mode suppressed
 	// (token, reason), so a repeated one is not logged again.
 	suppressed [2]any

@@ -36,6 +36,36 @@ func maximumLag(st ClusterState, configured uint64) uint64 {
 	return configured
 }
 
+// primaryWatch keeps the highest position the primary named under the
+// current token was seen at (its gossiped state, fed by the daemon), for
+// maximum_lag_on_failover in asynchronous mode (ChooseInput.PrimaryLast).
+type primaryWatch struct {
+	token uint64
+	pos   Position
+	seen  bool
+}
+
+// observe records pos when it is the current primary's under st's token:
+// a known position whose writer token is that token (the primary's WAL
+// after its promotion, never a stale gossip entry from before).
+func (w *primaryWatch) observe(st ClusterState, token uint64, pos Position) {
+	if !st.Bootstrapped || token == 0 || token != st.Token || !pos.Known() || !pos.TokenKnown || pos.Token != token {
+		return
+	}
+	if !w.seen || w.token != token || pos.LSN > w.pos.LSN {
+		*w = primaryWatch{token: token, pos: pos, seen: true}
+	}
+}
+
+// last is the highest position seen under token, nil when none was.
+func (w *primaryWatch) last(token uint64) *Position {
+	if !w.seen || w.token != token {
+		return nil
+	}
+	p := w.pos
+	return &p
+}
+
 // checkSwitchover refuses a switchover request that cannot apply.
 func checkSwitchover(st ClusterState, members []uint64, to uint64) error {
 	switch {
