@@ -403,9 +403,10 @@ type FailoverConfig struct {
 	// asynchronous mode, one further than this behind the position the
 	// failed primary was last seen at (its gossiped state), as in Patroni.
 	// When every replica lags that much no failover happens automatically:
-	// the cluster stays without a primary, /cluster/health says why, and
-	// `ramctl failover --candidate N` promotes one anyway (losing that
-	// WAL). Smaller loses less and fails over less often under heavy
+	// the cluster waits without a primary (the status's failover phase
+	// says why) until the failed primary comes back — it is then promoted
+	// again, losing nothing — or an operator runs `ramctl failover
+	// --candidate N`, which promotes a replica anyway (losing that WAL). Smaller loses less and fails over less often under heavy
 	// writes. 0 disables the check. Default: 1048576 (1 MiB), as Patroni.
 	MaximumLagOnFailover int `toml:"maximum_lag_on_failover"`
 }

@@ -122,6 +122,10 @@ type Daemon struct {
 	resolved    bool // bootstrap decided: the data directory is ours to run
 	lastStart   time.Time
 	startFailed int
+	// startFailing mirrors startFailed > 0 for the election's loop (a
+	// fenced primary whose PostgreSQL does not start is not offered for
+	// promotion again: fencedPrimary).
+	startFailing atomic.Bool
 	// lastRejoin and rejoinFailed pace rejoin attempts (rejoin.go) the
 	// way lastStart and startFailed pace restarts.
 	lastRejoin   time.Time

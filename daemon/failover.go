@@ -416,11 +416,33 @@ func (f *failoverLoop) localFrom(h pg.Health) election.Local {
 	}
 	tags := f.d.cfg.Cluster.Tags
 	return election.Local{
-		Healthy:    h.Running && h.Accepting && h.InRecovery,
-		Position:   pos,
-		Priority:   atoiOr(tags["priority"], 0),
-		NoFailover: isTrue(tags["nofailover"]),
+		FencedPrimary: f.fencedPrimary(h),
+		Healthy:       h.Running && h.Accepting && h.InRecovery,
+		Position:      pos,
+		Priority:      atoiOr(tags["priority"], 0),
+		NoFailover:    isTrue(tags["nofailover"]),
 	}
+}
+
+// fencedPrimary reports whether this node is the primary named under the
+// current token, fenced (no lease, PostgreSQL stopped), with a data
+// directory that still holds that token's whole history: a primary's
+// directory (no standby.signal), not marked for rejoin, its writer token
+// the current token, and PostgreSQL not failing to start. The coordinator
+// may then promote it again rather than lose WAL (election.Choose,
+// reclaim).
+func (f *failoverLoop) fencedPrimary(h pg.Health) bool {
+	if f.node == nil || h.Running || f.node.LeaseValid() {
+		return false
+	}
+	st := f.node.State()
+	if !st.Bootstrapped || st.Primary != uint64(f.d.cfg.Cluster.NodeID) {
+		return false
+	}
+	if wt := f.d.writer.get(); !wt.Known || wt.Token != st.Token {
+		return false
+	}
+	return !f.d.isStandbyDataDir() && !f.d.rejoinNeeded() && !f.d.startFailing.Load()
 }
 
 // handleReady processes the node's work in the order election.Ready

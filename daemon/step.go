@@ -162,10 +162,12 @@ func (d *Daemon) restartPostgres(ctx context.Context) {
 	d.log.Warn("PostgreSQL is not running; starting it in place")
 	if err := d.pg.Start(ctx); err != nil {
 		d.startFailed++
+		d.startFailing.Store(true)
 		d.log.Error("starting PostgreSQL failed", "attempt", d.startFailed, "error", err)
 		return
 	}
 	d.startFailed = 0
+	d.startFailing.Store(false)
 }
 
 // currentDataState re-reads the data directory after a failed bootstrap

@@ -22,6 +22,79 @@ import (
 func TestFailoverLagBound(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	c, _, replicas := laggingFailover(t, ctx)
+
+	// The operator's call: the most advanced replica (a manual failover
+	// still refuses one behind another replica).
+	cand, best := replicas[0], int64(-1)
+	for _, r := range replicas {
+		var lsn int64
+		if err := connect(t, ctx, r).QueryRow(ctx, "SELECT (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0')::bigint").Scan(&lsn); err != nil {
+			t.Fatalf("%s: position: %v", r.Name, err)
+		}
+		if lsn > best {
+			cand, best = r, lsn
+		}
+	}
+	out, err := exec.CommandContext(ctx, ramctlBin, "--url", replicas[1].APIURL(), "--token", c.Token,
+		"failover", "--candidate", fmt.Sprint(cand.ID), "--force").CombinedOutput()
+	if err != nil {
+		t.Fatalf("manual failover: %v: %s", err, out)
+	}
+	t.Logf("ramctl: %s", strings.TrimSpace(string(out)))
+	p := waitWritable(t, c, 30*time.Second, nil)
+	if p != cand {
+		t.Fatalf("%s writable, want %s", p.Name, cand.Name)
+	}
+	if _, err := connect(t, ctx, p).Exec(ctx, "CREATE TABLE after_manual (id int)"); err != nil {
+		t.Fatalf("write on the manually promoted primary: %v", err)
+	}
+}
+
+// TestFailoverLagReclaim: as TestFailoverLagBound, but the old primary
+// comes back (its daemon restarts; PostgreSQL stays down, fenced) while
+// the failover waits. The coordinator promotes it again under the next
+// token: it serves with every row it acknowledged, and the replicas
+// follow it again — what Patroni gets when a failed leader takes its key
+// back.
+func TestFailoverLagReclaim(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, old, replicas := laggingFailover(t, ctx)
+	before, err := replicas[0].Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := waitWritable(t, c, 45*time.Second, nil)
+	if p != old {
+		t.Fatalf("%s writable, want the old primary %s promoted again", p.Name, old.Name)
+	}
+	s, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FencingToken != before.FencingToken+1 {
+		t.Fatalf("token %d after the reclaim, want %d", s.FencingToken, before.FencingToken+1)
+	}
+	var rows int
+	if err := connect(t, ctx, p).QueryRow(ctx, "SELECT count(*) FROM lagging").Scan(&rows); err != nil || rows != 8000 {
+		t.Fatalf("the reclaimed primary has %d rows (%v), want all 8000", rows, err)
+	}
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatalf("the replicas do not follow the reclaimed primary: %v", err)
+	}
+}
+
+// laggingFailover forms a 3-node async cluster, freezes both replicas'
+// WAL receivers while the primary writes about 8 MiB of WAL (table
+// lagging, 8000 rows), kills the primary (daemon and PostgreSQL) and
+// returns once a coordinator reports that the replicas lag too far behind
+// the failed primary; it checks that nobody was promoted meanwhile.
+func laggingFailover(t *testing.T, ctx context.Context) (*cluster.Cluster, *cluster.Node, []*cluster.Node) {
+	t.Helper()
 	c, old := formedPrimary(t, ctx)
 	var replicas []*cluster.Node
 	for _, n := range c.Nodes {
@@ -32,11 +105,13 @@ func TestFailoverLagBound(t *testing.T) {
 	// Freeze each replica's WAL receiver: the primary goes on writing, the
 	// replicas receive nothing, and the gossip carries both positions.
 	var frozen []int
-	defer func() {
+	thaw := func() {
 		for _, pid := range frozen {
 			_ = syscall.Kill(pid, syscall.SIGCONT)
 		}
-	}()
+		frozen = nil
+	}
+	defer thaw()
 	for _, r := range replicas {
 		var pid int
 		if err := connect(t, ctx, r).QueryRow(ctx, "SELECT pid FROM pg_stat_wal_receiver").Scan(&pid); err != nil {
@@ -70,10 +145,7 @@ func TestFailoverLagBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashPostgres(t, old)
-	for _, pid := range frozen {
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-	}
-	frozen = nil
+	thaw()
 
 	// Detection and the lease take about 3 s; the coordinator then waits.
 	eventually(t, 20*time.Second, func() string {
@@ -102,30 +174,5 @@ func TestFailoverLagBound(t *testing.T) {
 			t.Fatalf("token went %d → %d without a manual failover", before.FencingToken, s.FencingToken)
 		}
 	}
-
-	// The operator's call: the most advanced replica (a manual failover
-	// still refuses one behind another replica).
-	cand, best := replicas[0], int64(-1)
-	for _, r := range replicas {
-		var lsn int64
-		if err := connect(t, ctx, r).QueryRow(ctx, "SELECT (greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) - '0/0')::bigint").Scan(&lsn); err != nil {
-			t.Fatalf("%s: position: %v", r.Name, err)
-		}
-		if lsn > best {
-			cand, best = r, lsn
-		}
-	}
-	out, err := exec.CommandContext(ctx, ramctlBin, "--url", replicas[1].APIURL(), "--token", c.Token,
-		"failover", "--candidate", fmt.Sprint(cand.ID), "--force").CombinedOutput()
-	if err != nil {
-		t.Fatalf("manual failover: %v: %s", err, out)
-	}
-	t.Logf("ramctl: %s", strings.TrimSpace(string(out)))
-	p := waitWritable(t, c, 30*time.Second, old)
-	if p != cand {
-		t.Fatalf("%s writable, want %s", p.Name, cand.Name)
-	}
-	if _, err := connect(t, ctx, p).Exec(ctx, "CREATE TABLE after_manual (id int)"); err != nil {
-		t.Fatalf("write on the manually promoted primary: %v", err)
-	}
+	return c, old, replicas
 }

@@ -87,6 +87,9 @@ type Candidate struct {
 	NoFailover bool
 	// Detached: not following the cluster (cloning, another system id).
 	Detached bool
+	// FencedPrimary: the old primary, back and fenced with its history
+	// intact (Local.FencedPrimary).
+	FencedPrimary bool
 }
 
 // CandidateFromMember builds a Candidate from gossip.
@@ -229,7 +232,9 @@ type Choice struct {
 // behind PrimaryLast, the failed primary's last seen position: when every
 // replica lags that much, nothing is promoted automatically (the choice
 // waits, saying so) rather than lose more than the operator allowed — as
-// Patroni and Stolon do; a manual failover promotes one anyway.
+// Patroni and Stolon do; a manual failover promotes one anyway. If the
+// failed primary itself is back meanwhile (a candidate with ID Exclude
+// and FencedPrimary), it is chosen again: nothing is lost (reclaim).
 //
 // Synchronous modes. With Sync.Mode quorum or strict, a commit was
 // acknowledged to a client only after NumSync (k) of the n Members flushed
@@ -276,11 +281,16 @@ func Choose(in ChooseInput) Choice {
 
 	var eligible, laggards []Candidate
 	var skipped []string
+	var reclaim *Candidate
 	for _, c := range in.Candidates {
 		why := ""
 		switch {
 		case c.ID == in.Exclude:
 			why = "old primary"
+			if c.FencedPrimary && c.Alive && !c.NoFailover && !c.Detached {
+				reclaim = &c
+				why = "old primary, back with its history intact"
+			}
 		case in.Target != 0 && c.ID != in.Target:
 			continue
 		case !c.Alive:
@@ -316,6 +326,18 @@ func Choose(in ChooseInput) Choice {
 			continue
 		}
 		eligible = append(eligible, c)
+	}
+	// Reclaim: when the lag rule leaves no replica and the failed primary
+	// is back, fenced, with its data directory intact, promoting it again
+	// (under the next token) loses nothing: every replica's WAL is a
+	// prefix of its history. This is what Patroni gets when a failed
+	// leader comes back and takes its key again.
+	if len(eligible) == 0 && reclaim != nil && in.PrimaryLast != nil && !in.Sync.Enabled() && in.MaximumLagOnFailover > 0 && len(laggards) > 0 {
+		w := *reclaim
+		if !w.Position.Known() {
+			w.Position = *in.PrimaryLast // at least there
+		}
+		return Choice{OK: true, Candidate: w, Reason: fmt.Sprintf("node %d, the failed primary, is back with its history intact and every replica lags more than maximum_lag_on_failover: promoting it again loses nothing", w.ID)}
 	}
 	note := ""
 	if len(eligible) == 0 && in.AllowLaggard && len(laggards) > 0 {

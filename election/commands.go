@@ -81,6 +81,11 @@ type PromoteCmd struct {
 	// Time is the proposer's wall clock in Unix milliseconds, as the
 	// daemon last gave it (Node.SetWallNow); 0 when never given.
 	Time int64 `json:"time,omitempty"`
+	// Reclaim: New is the old primary itself, back with its data
+	// directory intact, promoted again under the next token (Choose's
+	// reclaim rule). Without it, naming the current primary is refused
+	// as a stale or duplicated promotion.
+	Reclaim bool `json:"reclaim,omitempty"`
 }
 
 // MaintenanceCmd turns automatic failover off (On) or back on.

@@ -213,8 +213,10 @@ func (n *Node) coordinate() {
 				return
 			}
 			f.lastSend, f.asked = n.now, n.now
+			// The old primary is asked too while the lag rule is in play: if it
+			// is back with its history intact it may be promoted again (reclaim).
 			for _, id := range members {
-				if id != f.old {
+				if id != f.old || n.primarySeen.last(f.token) != nil {
 					n.send(Message{Type: MsgPositionRequest, To: id, Token: f.token})
 				}
 			}
@@ -275,6 +277,7 @@ func (n *Node) coordinate() {
 		err := n.Propose(Command{Type: CmdPromote, Promote: &PromoteCmd{
 			Token: f.token + 1, New: c.ID, Old: f.old, Reason: f.reason,
 			Timeline: c.Position.Timeline, LSN: c.Position.LSN, At: n.now, Time: n.wallNow,
+			Reclaim: c.ID == f.old,
 		}})
 		if err != nil {
 			n.event("failover-waiting", fmt.Sprintf("token %d: propose: %v", f.token, err))

@@ -62,6 +62,11 @@ func TestInteraction(t *testing.T) {
 				d.MaybeScanArgs(t, "healthy", &l.Healthy)
 				d.MaybeScanArgs(t, "priority", &l.Priority)
 				l.NoFailover = d.HasArg("nofailover")
+				l.FencedPrimary = d.HasArg("fenced")
+				if l.FencedPrimary {
+					// What the daemon reports for its stopped old primary.
+					l.Healthy, l.Position = false, Position{}
+				}
 				h.nodes[id(0)].SetLocal(l)
 			case "tick":
 				k := 1

@@ -313,7 +313,7 @@ func (n *LockNode) Step(m Message) error {
 func (n *LockNode) handle(m Message) error {
 	switch m.Type {
 	case MsgPositionRequest:
-		c := Candidate{ID: n.id, Alive: true, Healthy: n.local.Healthy, Position: n.local.Position, Priority: n.local.Priority, NoFailover: n.local.NoFailover, Detached: n.local.Detached}
+		c := candidateOf(n.id, n.local)
 		n.send(Message{Type: MsgPosition, To: m.From, Token: m.Token, Candidate: &c})
 	case MsgPosition:
 		f := n.coord
@@ -887,8 +887,10 @@ func (n *LockNode) collect(f *lockFailover) {
 			return
 		}
 		f.lastSend, f.asked = n.now, n.now
+		// The old primary is asked too while the lag rule is in play: if it
+		// is back with its history intact it may be promoted again (reclaim).
 		for _, id := range members {
-			if id != f.old {
+			if id != f.old || n.primarySeen.last(f.token) != nil {
 				n.send(Message{Type: MsgPositionRequest, To: id, Token: f.token})
 			}
 		}
@@ -951,6 +953,7 @@ func (n *LockNode) collect(f *lockFailover) {
 	cmd := Command{Type: CmdPromote, Version: CommandVersion, Promote: &PromoteCmd{
 		Token: f.token + 1, New: c.ID, Old: f.old, Reason: f.reason,
 		Timeline: c.Position.Timeline, LSN: c.Position.LSN, At: n.now, Time: n.wallNow,
+		Reclaim: c.ID == f.old,
 	}}
 	n.op(LockOp{Kind: OpApply, Command: &cmd})
 	f.phase, f.proposed, f.asked = phaseProposed, c.ID, n.now

@@ -79,6 +79,11 @@ type Local struct {
 	Priority   int
 	NoFailover bool
 	Detached   bool
+	// FencedPrimary: this node is the primary named under the current
+	// token, fenced (its PostgreSQL stopped, not writable), and its data
+	// directory still holds that token's whole history (not rewound or
+	// replaced). See Choose's reclaim rule.
+	FencedPrimary bool
 }
 
 // Node is one daemon's participant in the election: raft replica, lease
@@ -353,7 +358,7 @@ func (n *Node) handle(m Message) error {
 			}
 		}
 	case MsgPositionRequest:
-		c := Candidate{ID: n.id, Alive: true, Healthy: n.local.Healthy, Position: n.local.Position, Priority: n.local.Priority, NoFailover: n.local.NoFailover, Detached: n.local.Detached}
+		c := candidateOf(n.id, n.local)
 		n.send(Message{Type: MsgPosition, To: m.From, Token: m.Token, Candidate: &c})
 	case MsgPosition:
 		n.onPosition(m)

@@ -36,6 +36,12 @@ func maximumLag(st ClusterState, configured uint64) uint64 {
 	return configured
 }
 
+// candidateOf is what a node answers a position request with.
+func candidateOf(id uint64, l Local) Candidate {
+	return Candidate{ID: id, Alive: true, Healthy: l.Healthy, Position: l.Position, Priority: l.Priority,
+		NoFailover: l.NoFailover, Detached: l.Detached, FencedPrimary: l.FencedPrimary}
+}
+
 // primaryWatch keeps the highest position the primary named under the
 // current token was seen at (its gossiped state, fed by the daemon), for
 // maximum_lag_on_failover in asynchronous mode (ChooseInput.PrimaryLast).

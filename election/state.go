@@ -143,8 +143,11 @@ func (s *ClusterState) Apply(c Command) error {
 		if p.Old != s.Primary {
 			return fmt.Errorf("%w: promote names old primary %d, current is %d", ErrRejected, p.Old, s.Primary)
 		}
-		if p.New == s.Primary {
+		if p.New == s.Primary && !p.Reclaim {
 			return fmt.Errorf("%w: node %d is already primary", ErrRejected, p.New)
+		}
+		if p.Reclaim && p.New != p.Old {
+			return fmt.Errorf("%w: a reclaim names node %d, not the old primary %d", ErrRejected, p.New, p.Old)
 		}
 		s.Primary, s.Token = p.New, p.Token
 		s.Detached = slices.DeleteFunc(s.Detached, func(id uint64) bool { return id == p.New })

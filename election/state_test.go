@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -93,11 +94,28 @@ func TestApply(t *testing.T) {
 	if err := s.Apply(promote(2, 3, 2)); !errors.Is(err, ErrRejected) {
 		t.Errorf("wrong old: %v", err)
 	}
+	if err := s.Apply(promote(2, 1, 1)); !errors.Is(err, ErrRejected) {
+		t.Errorf("promoting the current primary again without reclaim: %v", err)
+	}
+	bad := promote(2, 1, 2)
+	bad.Promote.Reclaim = true
+	if err := s.Apply(bad); !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "reclaim") {
+		t.Errorf("a reclaim naming another node: %v", err)
+	}
 	if err := s.Apply(promote(2, 1, 2)); err != nil {
 		t.Fatal(err)
 	}
 	if s.Primary != 2 || s.Token != 2 || len(s.History) != 2 {
 		t.Errorf("after promote: %+v", s)
+	}
+	// The old primary, back with its history intact, promoted again.
+	again := promote(3, 2, 2)
+	again.Promote.Reclaim = true
+	if err := s.Apply(again); err != nil {
+		t.Fatalf("reclaim: %v", err)
+	}
+	if s.Primary != 2 || s.Token != 3 || len(s.History) != 3 {
+		t.Errorf("after reclaim: %+v", s)
 	}
 	for id := uint64(4); id <= 6; id++ {
 		err := s.Apply(Command{Type: CmdAddVoter, Version: 1, Voter: &VoterCmd{ID: id}})
@@ -133,6 +151,7 @@ func TestApplyTokensIncrease(t *testing.T) {
 			switch rng.IntN(4) {
 			case 0, 1:
 				c = promote(s.Token+uint64(rng.IntN(3))-1+uint64(rng.IntN(2)), uint64(1+rng.IntN(3)), uint64(1+rng.IntN(3)))
+				c.Promote.Reclaim = rng.IntN(4) == 0
 			case 2:
 				c = Command{Type: CmdSetMaintenance, Version: 1, Maintenance: &MaintenanceCmd{On: rng.IntN(2) == 0}}
 			case 3:
@@ -149,7 +168,8 @@ func TestApplyTokensIncrease(t *testing.T) {
 				}
 				continue
 			}
-			if s.Token < before.Token || (s.Primary != before.Primary) != (s.Token == before.Token+1) {
+			changed := s.Primary != before.Primary || c.Type == CmdPromote && c.Promote.Reclaim
+			if s.Token < before.Token || changed != (s.Token == before.Token+1) {
 				t.Fatalf("seed %d: token %d->%d primary %d->%d", seed, before.Token, s.Token, before.Primary, s.Primary)
 			}
 		}
