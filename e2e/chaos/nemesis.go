@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -123,7 +124,13 @@ func (m *nemesis) apply(ctx context.Context, f Fault) (string, heal, error) {
 		}
 		waitExit(n)
 		if f.Kind == KillBoth {
-			if err := n.CrashPostgres(); err != nil {
+			err := n.CrashPostgres()
+			if errors.Is(err, fs.ErrNotExist) {
+				// No postmaster.pid: PostgreSQL was not running (fenced,
+				// or being rewound); the daemon alone was there to kill.
+				return n.Name + " (PostgreSQL was not running)", n.Start, nil
+			}
+			if err != nil {
 				return n.Name, n.Start, fmt.Errorf("chaos: daemon killed, PostgreSQL not: %w", err)
 			}
 		}
