@@ -232,9 +232,12 @@ type Choice struct {
 // behind PrimaryLast, the failed primary's last seen position: when every
 // replica lags that much, nothing is promoted automatically (the choice
 // waits, saying so) rather than lose more than the operator allowed — as
-// Patroni and Stolon do; a manual failover promotes one anyway. If the
-// failed primary itself is back meanwhile (a candidate with ID Exclude
-// and FencedPrimary), it is chosen again: nothing is lost (reclaim).
+// Patroni and Stolon do; a manual failover promotes one anyway.
+//
+// Reclaim: when no replica qualifies, for any reason, and the failed
+// primary itself is back (a candidate with ID Exclude and FencedPrimary),
+// it is chosen again in an automatic failover: nothing is lost (see
+// reclaimable).
 //
 // Synchronous modes. With Sync.Mode quorum or strict, a commit was
 // acknowledged to a client only after NumSync (k) of the n Members flushed
@@ -254,6 +257,7 @@ type Choice struct {
 // never counted.
 func Choose(in ChooseInput) Choice {
 	in.Candidates = oneOrder(in.Candidates)
+	reclaim := reclaimable(in)
 	var best Position
 	for _, c := range in.Candidates {
 		if c.Alive && c.ID != in.Exclude && c.Position.Known() && c.Position.Compare(best) > 0 {
@@ -275,22 +279,21 @@ func Choose(in ChooseInput) Choice {
 			}
 		}
 		if len(members) == 0 || got < need {
-			return Choice{Reason: fmt.Sprintf("waiting: %d of %d synchronous standbys reported, need %d to know every acknowledged commit", got, len(members), need)}
+			why := fmt.Sprintf("%d of %d synchronous standbys reported, need %d to know every acknowledged commit", got, len(members), need)
+			if reclaim != nil {
+				return reclaimChoice(*reclaim, in, why)
+			}
+			return Choice{Reason: "waiting: " + why}
 		}
 	}
 
 	var eligible, laggards []Candidate
 	var skipped []string
-	var reclaim *Candidate
 	for _, c := range in.Candidates {
 		why := ""
 		switch {
 		case c.ID == in.Exclude:
 			why = "old primary"
-			if c.FencedPrimary && c.Alive && !c.NoFailover && !c.Detached {
-				reclaim = &c
-				why = "old primary, back with its history intact"
-			}
 		case in.Target != 0 && c.ID != in.Target:
 			continue
 		case !c.Alive:
@@ -327,17 +330,9 @@ func Choose(in ChooseInput) Choice {
 		}
 		eligible = append(eligible, c)
 	}
-	// Reclaim: when the lag rule leaves no replica and the failed primary
-	// is back, fenced, with its data directory intact, promoting it again
-	// (under the next token) loses nothing: every replica's WAL is a
-	// prefix of its history. This is what Patroni gets when a failed
-	// leader comes back and takes its key again.
-	if len(eligible) == 0 && reclaim != nil && in.PrimaryLast != nil && !in.Sync.Enabled() && in.MaximumLagOnFailover > 0 && len(laggards) > 0 {
-		w := *reclaim
-		if !w.Position.Known() {
-			w.Position = *in.PrimaryLast // at least there
-		}
-		return Choice{OK: true, Candidate: w, Reason: fmt.Sprintf("node %d, the failed primary, is back with its history intact and every replica lags more than maximum_lag_on_failover: promoting it again loses nothing", w.ID)}
+	if len(eligible) == 0 && reclaim != nil && !(in.AllowLaggard && len(laggards) > 0) {
+		slices.Sort(skipped)
+		return reclaimChoice(*reclaim, in, "no replica qualifies ("+strings.Join(skipped, "; ")+")")
 	}
 	note := ""
 	if len(eligible) == 0 && in.AllowLaggard && len(laggards) > 0 {
@@ -349,6 +344,38 @@ func Choose(in ChooseInput) Choice {
 	}
 	w := slices.MinFunc(eligible, betterFirst)
 	return Choice{OK: true, Candidate: w, Reason: fmt.Sprintf("node %d at %v priority %d, best of %d%s", w.ID, w.Position, w.Priority, len(eligible), note)}
+}
+
+// reclaimable returns the old primary when it may be promoted again: an
+// automatic failover (no Target, no switchover's final record), and the
+// old primary answered, alive, fenced with its history intact
+// (FencedPrimary), not tagged nofailover, not detached. Promoting it again
+// under the next token loses nothing — it wrote every commit the replicas
+// hold and every one acknowledged, in any synchronous mode — so it is the
+// choice whenever no replica qualifies, instead of waiting without a
+// primary: the lag rule leaves none, or the replicas cannot report (a
+// standby rewound from a source that then died cannot become consistent;
+// a chaos finding, docs/benchmarks.md). This is what Patroni gets when a
+// failed leader comes back and takes its key again. A replica that
+// qualifies is still preferred: the old primary was judged failed.
+func reclaimable(in ChooseInput) *Candidate {
+	if in.Exclude == 0 || in.Target != 0 || in.After != nil {
+		return nil
+	}
+	for _, c := range in.Candidates {
+		if c.ID == in.Exclude && c.FencedPrimary && c.Alive && !c.NoFailover && !c.Detached {
+			return &c
+		}
+	}
+	return nil
+}
+
+// reclaimChoice chooses the old primary again (see reclaimable).
+func reclaimChoice(c Candidate, in ChooseInput, why string) Choice {
+	if !c.Position.Known() && in.PrimaryLast != nil {
+		c.Position = *in.PrimaryLast // it is at least there
+	}
+	return Choice{OK: true, Candidate: c, Reason: fmt.Sprintf("node %d, the failed primary, is back with its history intact and %s: promoting it again loses nothing", c.ID, why)}
 }
 
 // oneOrder returns the candidates with their writer tokens dropped unless

@@ -19,6 +19,12 @@ func tok(c Candidate, t uint64) Candidate {
 	return c
 }
 
+// fenced is the old primary id, back and fenced with its history intact
+// (it reports no position: its PostgreSQL is stopped).
+func fenced(id uint64) Candidate {
+	return Candidate{ID: id, Alive: true, FencedPrimary: true}
+}
+
 func TestChooseTable(t *testing.T) {
 	with := func(c Candidate, f func(*Candidate)) Candidate { f(&c); return c }
 	for _, tc := range []struct {
@@ -56,6 +62,15 @@ func TestChooseTable(t *testing.T) {
 		{"async: laggards allowed", ChooseInput{MaximumLagOnFailover: 1000, AllowLaggard: true, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{cand(2, 1, 5000), cand(3, 1, 8000)}}, 3, "lagging, allowed"},
 		{"async: check disabled", ChooseInput{PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Candidates: []Candidate{cand(2, 1, 5000)}}, 2, ""},
 		{"sync: the failed primary's position is not used", ChooseInput{MaximumLagOnFailover: 1000, PrimaryLast: &Position{Timeline: 1, LSN: 10_000}, Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 1}, Candidates: []Candidate{cand(2, 1, 5000), cand(3, 1, 5000)}}, 2, ""},
+		// Reclaim: the failed primary, back and fenced with its history
+		// intact, is chosen again when no replica qualifies.
+		{"reclaim: no healthy replica", ChooseInput{Exclude: 1, Candidates: []Candidate{fenced(1), with(cand(2, 1, 100), func(c *Candidate) { c.Healthy = false }), cand(3, 0, 0)}}, 1, "no replica qualifies (1: old primary; 2: not healthy; 3: position unknown)"},
+		{"reclaim: synchronous standbys not reported", ChooseInput{Exclude: 1, Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3}, NumSync: 1}, Candidates: []Candidate{fenced(1), cand(2, 0, 0)}}, 1, "0 of 2 synchronous standbys reported"},
+		{"reclaim: a qualifying replica is preferred", ChooseInput{Exclude: 1, Candidates: []Candidate{fenced(1), cand(2, 1, 100)}}, 2, ""},
+		{"reclaim: not a switchover", ChooseInput{Exclude: 1, After: &Position{Timeline: 1, LSN: 500}, Candidates: []Candidate{fenced(1), cand(2, 1, 100)}}, 0, "not beyond the old primary's final record"},
+		{"reclaim: not a manual failover", ChooseInput{Exclude: 1, Target: 2, Candidates: []Candidate{fenced(1), with(cand(2, 1, 100), func(c *Candidate) { c.Healthy = false })}}, 0, "2: not healthy"},
+		{"reclaim: only a fenced old primary", ChooseInput{Exclude: 1, Candidates: []Candidate{cand(1, 1, 900), with(cand(2, 1, 100), func(c *Candidate) { c.Healthy = false })}}, 0, "1: old primary"},
+		{"reclaim: not when dead or nofailover", ChooseInput{Exclude: 1, Candidates: []Candidate{with(fenced(1), func(c *Candidate) { c.NoFailover = true }), with(cand(2, 1, 100), func(c *Candidate) { c.Healthy = false })}}, 0, "waiting"},
 		{"unknown position never chosen", ChooseInput{Candidates: []Candidate{cand(2, 0, 0)}}, 0, "2: position unknown"},
 		{"sync: unknown position not counted", ChooseInput{Sync: SyncState{Mode: SyncQuorum, Members: []uint64{2, 3, 4}, NumSync: 1}, Candidates: []Candidate{cand(2, 2, 176), cand(3, 0, 0), cand(4, 2, 176)}}, 0, "2 of 3 synchronous standbys reported, need 3"},
 	} {
@@ -101,6 +116,9 @@ func TestChooseProperties(t *testing.T) {
 			})
 		}
 		in.Exclude = uint64(rng.IntN(n + 1))
+		if in.Exclude != 0 && rng.IntN(3) == 0 {
+			in.Candidates[in.Exclude-1].FencedPrimary = true
+		}
 		limited := rng.IntN(2) == 0
 		if limited {
 			in.MaximumLagOnFailover = uint64(rng.IntN(300))
@@ -138,6 +156,20 @@ func TestChooseProperties(t *testing.T) {
 			if got.OK && eligible && betterFirst(c, got.Candidate) < 0 && within(c) {
 				t.Fatalf("seed %d: chose %+v over better %+v", seed, got.Candidate, c)
 			}
+		}
+		if got.OK && got.Candidate.ID == in.Exclude {
+			// Reclaimed: only the fenced old primary, and only when no
+			// replica qualified.
+			c := got.Candidate
+			if !c.FencedPrimary || !c.Alive || c.NoFailover || c.Detached {
+				t.Fatalf("seed %d: reclaimed %+v", seed, c)
+			}
+			for _, o := range cs {
+				if o.ID != in.Exclude && o.Alive && o.Healthy && !o.NoFailover && !o.Detached && o.Position.Known() && within(o) {
+					t.Fatalf("seed %d: reclaimed the old primary although %+v qualifies", seed, o)
+				}
+			}
+			continue
 		}
 		if got.OK {
 			c := got.Candidate

@@ -213,12 +213,10 @@ func (n *Node) coordinate() {
 				return
 			}
 			f.lastSend, f.asked = n.now, n.now
-			// The old primary is asked too while the lag rule is in play: if it
-			// is back with its history intact it may be promoted again (reclaim).
+			// The old primary is asked too: if it is back, fenced with its
+			// history intact, it may be promoted again (Choose, reclaim).
 			for _, id := range members {
-				if id != f.old || n.primarySeen.last(f.token) != nil {
-					n.send(Message{Type: MsgPositionRequest, To: id, Token: f.token})
-				}
+				n.send(Message{Type: MsgPositionRequest, To: id, Token: f.token})
 			}
 			return // answers (even our own) arrive through handle
 		}
