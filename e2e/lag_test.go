@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -175,4 +176,86 @@ func laggingFailover(t *testing.T, ctx context.Context) (*cluster.Cluster, *clus
 		}
 	}
 	return c, old, replicas
+}
+
+// TestFailoverReclaimNoHealthyReplica: asynchronous mode, both replicas
+// tagged nofailover. The primary is killed (daemon and PostgreSQL): no
+// replica qualifies, so the failover waits; when the old primary's daemon
+// comes back it finds its data directory intact and reports so, and the
+// coordinator promotes it again under the next token (reclaim) — a chaos
+// run had waited without a primary in such a situation, its replicas
+// unable to report (docs/benchmarks.md, "Chaos", finding 5).
+func TestFailoverReclaimNoHealthyReplica(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c := launchPrepared(t, 3, "")
+	for _, n := range c.Nodes[1:] {
+		f, err := os.OpenFile(n.ConfigPath, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString("\n[cluster.tags]\nnofailover = \"true\"\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := waitWritable(t, c, 30*time.Second, nil)
+	if old != c.Nodes[0] {
+		t.Fatalf("%s is primary; the test tags the others nofailover and needs %s", old.Name, c.Nodes[0].Name)
+	}
+	replicas := c.Nodes[1:]
+	if _, err := connect(t, ctx, old).Exec(ctx, "CREATE TABLE kept AS SELECT g FROM generate_series(1, 100) g"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := replicas[0].Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	crashPostgres(t, old)
+	eventually(t, 30*time.Second, func() string {
+		for _, r := range replicas {
+			s, err := r.Status(ctx)
+			if err != nil {
+				return err.Error()
+			}
+			if strings.Contains(s.FailoverPhase, "no eligible candidate") {
+				t.Logf("%s: failover phase: %s", r.Name, s.FailoverPhase)
+				return ""
+			}
+		}
+		return "no coordinator is waiting for a candidate"
+	})
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := waitWritable(t, c, 45*time.Second, nil)
+	if p != old {
+		t.Fatalf("%s writable, want the old primary %s promoted again", p.Name, old.Name)
+	}
+	s, err := p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FencingToken != before.FencingToken+1 {
+		t.Fatalf("token %d after the reclaim, want %d", s.FencingToken, before.FencingToken+1)
+	}
+	var rows int
+	if err := connect(t, ctx, p).QueryRow(ctx, "SELECT count(*) FROM kept").Scan(&rows); err != nil || rows != 100 {
+		t.Fatalf("the reclaimed primary has %d rows (%v), want 100", rows, err)
+	}
+	if _, err := c.WaitFormed(ctx); err != nil {
+		t.Fatalf("the replicas do not follow the reclaimed primary: %v", err)
+	}
 }
