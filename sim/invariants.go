@@ -134,6 +134,9 @@ func (s *sim) checkStep() {
 		}
 	}
 	stable = stable && up >= len(s.founders)/2+1
+	if s.db != nil {
+		stable = s.pglockStable()
+	}
 	switch {
 	case !stable:
 		s.inv.stableSince = -1
@@ -142,6 +145,10 @@ func (s *sim) checkStep() {
 	case len(writers) > 0:
 		s.inv.stableSince = s.now // satisfied: restart the window
 	case s.now-s.inv.stableSince > s.cfg.LivenessBound:
+		if s.db != nil {
+			s.fail(InvLiveness, fmt.Sprintf("the coordination database and a healthy replica reachable for %v (%d nodes up), and no node can acknowledge a write", s.cfg.LivenessBound, up))
+			break
+		}
 		s.fail(InvLiveness, fmt.Sprintf("healed with %d voters up for %v, and no node can acknowledge a write", up, s.cfg.LivenessBound))
 	}
 }
@@ -182,4 +189,32 @@ func (s *sim) onAck(n *simNode, id uint64) {
 	s.inv.acked[id] = tok
 	s.inv.ackedList = append(s.inv.ackedList, id)
 	s.res.Acked++
+}
+
+// pglockStable is the liveness premise of the pglock backend: the
+// coordination database answers promptly, nothing is cut or frozen, and
+// a healthy replica (a running, idle standby) or a writable primary is
+// up. Synchronous mode also needs a majority of the nodes up, as with the
+// quorum backend: the coordinator must hear from enough standbys to know
+// it holds every acknowledged write (see election.Choose).
+func (s *sim) pglockStable() bool {
+	if !s.db.healthy(s.now) || s.net.anyCut() {
+		return false
+	}
+	up, healthy := 0, 0
+	for _, n := range s.nodes {
+		if n.up && n.paused(s.now) {
+			return false
+		}
+		if n.up {
+			up++
+			if n.pg.role == pgStandby && !n.pg.busy() || n.canAck(s.now) {
+				healthy++
+			}
+		}
+	}
+	if healthy == 0 {
+		return false
+	}
+	return !s.cfg.Sync || up >= len(s.nodes)/2+1
 }

@@ -13,6 +13,7 @@ import (
 //	# what this checks
 //	nodes 5
 //	sync quorum                       # or off (default)
+//	election pglock                   # or quorum (default)
 //	duration 40s
 //	at 10s isolate primary            # schedule steps, as in ParseSchedule
 //	expect writable token>=2 within 10s   # after the first step
@@ -44,6 +45,8 @@ func ParseScenarioFile(text string) (ScenarioFile, error) {
 			sf.Config.Nodes, err = strconv.Atoi(f[1])
 		case "sync":
 			sf.Config.Sync = f[1] == "quorum"
+		case "election":
+			sf.Config.Election = f[1]
 		case "duration":
 			sf.Config.Duration, err = time.ParseDuration(f[1])
 		case "at":
