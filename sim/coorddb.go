@@ -67,23 +67,32 @@ type dbRow struct {
 	leaseUntil time.Duration // on the database's clock
 }
 
+// connKey names one connection: of daemon node's incarnation epoch,
+// connection conn (0: the lock session, 1: the worker), the gen-th time
+// it was opened.
+type connKey struct {
+	node, epoch uint64
+	conn        int
+	gen         uint64
+}
+
 type dbSession struct {
 	id        uint64
-	node      uint64
-	epoch     uint64 // the daemon incarnation that opened it
-	lockConn  bool   // the lock session: idle_session_timeout is set
+	key       connKey
 	lastQuery time.Duration
 	lastAlive time.Duration
 }
 
-// dbRequest is one statement (or a connect + statement, sess 0) from a
-// daemon; close (no op) ends the session.
+// lockConn: the lock session (idle_session_timeout is set on it).
+func (s *dbSession) lockConn() bool { return s.key.conn == 0 }
+
+// dbRequest is one statement from a daemon (connect: open the
+// connection first); close (no statement) is the client closing it.
 type dbRequest struct {
-	node, epoch uint64
-	conn        int
-	sess        uint64
-	close       bool
-	op          election.LockOp
+	key     connKey
+	connect bool
+	close   bool
+	op      election.LockOp
 	// confirm: TryLock when the client believes it holds the lock (it
 	// checks pg_locks instead of calling pg_try_advisory_lock).
 	confirm bool
@@ -92,11 +101,9 @@ type dbRequest struct {
 
 // dbReply is the server's answer.
 type dbReply struct {
-	node, epoch uint64
-	conn        int
-	sess        uint64
-	seq         uint64
-	out         dbOutcome
+	key connKey
+	seq uint64
+	out dbOutcome
 }
 
 type dbOutcome struct {
@@ -121,8 +128,13 @@ type coordDB struct {
 	row      dbRow
 	holder   uint64 // session holding the advisory lock (0: free)
 	sessions map[uint64]*dbSession
+	byKey    map[connKey]uint64
 	nextSess uint64
 	queue    []dbRequest // accepted, waiting to execute (slow)
+	// closing: connections the client closed while a statement of theirs
+	// was still executing; it completes (and commits), then the backend
+	// finds the socket gone and exits.
+	closing map[connKey]bool
 
 	// onCommit is told of every committed Bootstrap/Promote (token and
 	// the node it names) at the instant it commits.
@@ -130,7 +142,13 @@ type coordDB struct {
 }
 
 func newCoordDB(c *clock, ttl, sessionTimeout time.Duration, bugs DBBugs) *coordDB {
-	return &coordDB{clock: c, ttl: ttl, sessionTimeout: sessionTimeout, bugs: bugs, up: true, sessions: map[uint64]*dbSession{}}
+	d := &coordDB{clock: c, ttl: ttl, sessionTimeout: sessionTimeout, bugs: bugs, up: true}
+	d.reset()
+	return d
+}
+
+func (d *coordDB) reset() {
+	d.sessions, d.byKey, d.closing, d.holder, d.queue = map[uint64]*dbSession{}, map[connKey]uint64{}, map[connKey]bool{}, 0, nil
 }
 
 // slow reports whether statements are currently delayed.
@@ -143,22 +161,38 @@ func (d *coordDB) healthy(now time.Duration) bool { return d.up && !d.slow(now) 
 // are lost; the row (committed) survives. The server is back after down.
 func (d *coordDB) restart(now, down time.Duration) {
 	d.up, d.downUntil = false, now+down
-	d.sessions, d.holder, d.queue = map[uint64]*dbSession{}, 0, nil
+	d.reset()
 }
 
 // terminate ends one session (pg_terminate_backend).
 func (d *coordDB) terminate(sid uint64) {
+	s := d.sessions[sid]
+	if s == nil {
+		return
+	}
 	delete(d.sessions, sid)
+	delete(d.byKey, s.key)
+	delete(d.closing, s.key)
 	if d.holder == sid {
 		d.holder = 0
 	}
-	d.queue = deleteReqs(d.queue, func(r dbRequest) bool { return r.sess == sid })
+	// A statement still executing dies with its backend (rolled back).
+	d.queue = deleteReqs(d.queue, func(r dbRequest) bool { return r.key == s.key })
+}
+
+func (d *coordDB) queued(k connKey) bool {
+	for _, r := range d.queue {
+		if r.key == k {
+			return true
+		}
+	}
+	return false
 }
 
 // holderNode is the node whose session holds the lock (0: none).
 func (d *coordDB) holderNode() uint64 {
 	if s := d.sessions[d.holder]; s != nil {
-		return s.node
+		return s.key.node
 	}
 	return 0
 }
@@ -173,20 +207,26 @@ func deleteReqs(q []dbRequest, del func(dbRequest) bool) []dbRequest {
 	return out
 }
 
-// receive takes a request off the network. While the server is down it
-// is lost (the client times out); while it is slow it waits slowDelay
-// before it executes.
+// receive takes a request off the network. While the server is down the
+// host refuses the connection at once (the client sees a broken
+// connection, not a timeout); while it is slow the statement waits
+// slowDelay before it executes.
 func (d *coordDB) receive(now time.Duration, req dbRequest) (dbReply, bool) {
-	if !d.up {
-		return dbReply{}, false
-	}
 	if req.close {
-		if s := d.sessions[req.sess]; s != nil && s.node == req.node && s.epoch == req.epoch {
-			d.terminate(req.sess)
+		if !d.up {
+			return dbReply{}, false
+		}
+		if d.queued(req.key) {
+			d.closing[req.key] = true
+		} else {
+			d.terminate(d.byKey[req.key])
 		}
 		return dbReply{}, false
 	}
-	if s := d.sessions[req.sess]; s != nil {
+	if !d.up {
+		return dbReply{key: req.key, seq: req.op.Seq, out: dbOutcome{err: errDBConnLost}}, true
+	}
+	if s := d.sessions[d.byKey[req.key]]; s != nil {
 		s.lastQuery, s.lastAlive = now, now // a statement arrived: not idle
 	}
 	if d.slow(now) {
@@ -213,20 +253,20 @@ func (d *coordDB) step(now time.Duration, alive func(node, epoch uint64) bool) [
 	for len(d.queue) > 0 && d.queue[0].execAt <= now {
 		req := d.queue[0]
 		d.queue = d.queue[1:]
-		if req.sess != 0 && d.sessions[req.sess] == nil {
-			continue // its session ended meanwhile: the client times out
+		rep := d.exec(now, req)
+		if d.closing[req.key] {
+			if !d.queued(req.key) {
+				d.terminate(d.byKey[req.key]) // the answer finds the socket closed
+			}
+			continue
 		}
-		out = append(out, d.exec(now, req))
+		out = append(out, rep)
 	}
 	for id, s := range d.sessions {
-		if alive(s.node, s.epoch) {
+		if alive(s.key.node, s.key.epoch) {
 			s.lastAlive = now
 		}
-		busy := false
-		for _, r := range d.queue {
-			busy = busy || r.sess == id
-		}
-		if now-s.lastAlive > d.sessionTimeout || (s.lockConn && !busy && now-s.lastQuery > d.sessionTimeout) {
+		if now-s.lastAlive > d.sessionTimeout || (s.lockConn() && !d.queued(s.key) && now-s.lastQuery > d.sessionTimeout) {
 			d.terminate(id)
 		}
 	}
@@ -235,16 +275,15 @@ func (d *coordDB) step(now time.Duration, alive func(node, epoch uint64) bool) [
 
 // exec runs one statement at real time now.
 func (d *coordDB) exec(now time.Duration, req dbRequest) dbReply {
-	rep := dbReply{node: req.node, epoch: req.epoch, conn: req.conn, sess: req.sess, seq: req.op.Seq}
-	s := d.sessions[req.sess]
+	rep := dbReply{key: req.key, seq: req.op.Seq}
+	s := d.sessions[d.byKey[req.key]]
 	switch {
-	case req.sess == 0:
+	case s == nil && req.connect:
 		d.nextSess++
-		s = &dbSession{id: d.nextSess, node: req.node, epoch: req.epoch, lockConn: req.conn == 0, lastQuery: now, lastAlive: now}
-		d.sessions[s.id] = s
-		rep.sess = s.id
+		s = &dbSession{id: d.nextSess, key: req.key, lastQuery: now, lastAlive: now}
+		d.sessions[s.id], d.byKey[req.key] = s, s.id
 	case s == nil:
-		rep.out.err = errDBConnLost
+		rep.out.err = errDBConnLost // its session ended: the client learns it now
 		return rep
 	}
 	rep.out = d.statement(d.clock.at(now), s, req)
@@ -293,9 +332,9 @@ func (d *coordDB) statement(dbNow time.Duration, s *dbSession, req dbRequest) db
 	case election.OpRenew:
 		// Renew: UPDATE ... SET lease_until = greatest(lease_until, now() + TTL)
 		// WHERE primary_id = self AND token = $3 AND revoked < token AND NOT released.
-		ok := r.exists && r.state.Primary == req.node && r.state.Token == op.Token && r.revoked < r.state.Token && !r.released
+		ok := r.exists && r.state.Primary == req.key.node && r.state.Token == op.Token && r.revoked < r.state.Token && !r.released
 		if d.bugs.RenewIgnoresToken {
-			ok = r.exists && r.state.Primary == req.node
+			ok = r.exists && r.state.Primary == req.key.node
 		}
 		if ok {
 			r.leaseUntil = max(r.leaseUntil, dbNow+d.ttl)
@@ -304,8 +343,8 @@ func (d *coordDB) statement(dbNow time.Duration, s *dbSession, req dbRequest) db
 	case election.OpRelease:
 		// Release: UPDATE ... SET released = true, lease_until = least(lease_until, now()),
 		// final = coalesce($4, final) WHERE primary_id = self AND token = $3.
-		if !(r.exists && r.state.Primary == req.node && r.state.Token == op.Token) {
-			return d.withRow(dbNow, dbOutcome{err: fmt.Errorf("%w: token %d of node %d is not the current one", errDBConflict, op.Token, req.node)})
+		if !(r.exists && r.state.Primary == req.key.node && r.state.Token == op.Token) {
+			return d.withRow(dbNow, dbOutcome{err: fmt.Errorf("%w: token %d of node %d is not the current one", errDBConflict, op.Token, req.key.node)})
 		}
 		r.released, r.leaseUntil = true, min(r.leaseUntil, dbNow)
 		if op.Final != nil {

@@ -20,7 +20,7 @@ func (s *sim) dbReceive(p packet) {
 }
 
 func (s *sim) dbSend(rep dbReply) {
-	s.net.send(s.now, packet{from: dbID, to: rep.node, dbRep: &rep})
+	s.net.send(s.now, packet{from: dbID, to: rep.key.node, dbRep: &rep})
 }
 
 // dbStep advances the server (delayed statements, session timers) and
@@ -108,7 +108,7 @@ func (s *sim) applyDB(st Step, note func(string, ...any)) bool {
 		}
 		killed := 0
 		for sid, ss := range s.db.sessions {
-			if ss.node == id && ss.lockConn {
+			if ss.key.node == id && ss.lockConn() {
 				s.db.terminate(sid)
 				killed++
 			}

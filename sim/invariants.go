@@ -121,6 +121,7 @@ func (s *sim) checkStep() {
 	if len(writers) > 1 {
 		s.fail(InvTwoWriters, fmt.Sprintf("nodes %v could all acknowledge a write", writers))
 	}
+	s.trackOutages(len(writers) > 0)
 	s.checkStaleLeases()
 	// (5) liveness.
 	stable := !s.net.anyCut()
@@ -217,4 +218,17 @@ func (s *sim) pglockStable() bool {
 		return false
 	}
 	return !s.cfg.Sync || up >= len(s.nodes)/2+1
+}
+
+// trackOutages records the stretches without a writable node, from the
+// first writable instant on (Result.Outages).
+func (s *sim) trackOutages(writable bool) {
+	o := s.res.Outages
+	switch {
+	case writable && len(o) > 0 && o[len(o)-1].To < 0:
+		o[len(o)-1].To = s.now
+	case !writable && s.everWritable && (len(o) == 0 || o[len(o)-1].To >= 0):
+		s.res.Outages = append(o, Outage{From: s.now, To: -1})
+	}
+	s.everWritable = s.everWritable || writable
 }

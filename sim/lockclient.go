@@ -34,10 +34,12 @@ type lockClient struct {
 }
 
 type lockConn struct {
-	sess     uint64 // 0: not connected
-	busy     *election.LockOp
-	deadline time.Duration // the daemon's clock
-	queue    []election.LockOp
+	gen       uint64 // the connection's generation; 0: not connected
+	confirmed bool   // the server answered on it (it has a session)
+	nextGen   uint64
+	busy      *election.LockOp
+	deadline  time.Duration // the daemon's clock
+	queue     []election.LockOp
 }
 
 // lockQueue is the connection an operation runs on (lockExec.submit).
@@ -73,10 +75,14 @@ func (s *sim) lockNext(n *simNode, i int) {
 			s.lockResult(n, election.LockResult{Kind: op.Kind, Seq: op.Seq, NotHolder: true, Err: errDBNotHolder})
 			continue
 		}
-		if c.sess == 0 && i == 0 {
-			cl.locked = false // a new lock session holds nothing (Client.with)
+		if c.gen == 0 {
+			c.nextGen++
+			c.gen, c.confirmed = c.nextGen, false
+			if i == 0 {
+				cl.locked = false // a new lock session holds nothing (Client.with)
+			}
 		}
-		req := dbRequest{node: n.id, epoch: cl.epoch, conn: i, sess: c.sess, op: op, confirm: op.Kind == election.OpTryLock && cl.locked}
+		req := dbRequest{key: connKey{node: n.id, epoch: cl.epoch, conn: i, gen: c.gen}, connect: !c.confirmed, op: op, confirm: op.Kind == election.OpTryLock && cl.locked}
 		c.busy, c.deadline = &op, n.clock.at(s.now)+s.opTimeout()
 		s.net.send(s.now, packet{from: n.id, to: dbID, dbReq: &req})
 	}
@@ -95,10 +101,10 @@ func sessionTimeout(lc election.LeaseConfig) time.Duration {
 // lockClose closes connection i (a FIN to the server, which may be lost).
 func (s *sim) lockClose(n *simNode, i int) {
 	c := &n.client.conns[i]
-	if c.sess != 0 {
-		s.net.send(s.now, packet{from: n.id, to: dbID, dbReq: &dbRequest{node: n.id, epoch: n.client.epoch, conn: i, sess: c.sess, close: true}})
+	if c.gen != 0 {
+		s.net.send(s.now, packet{from: n.id, to: dbID, dbReq: &dbRequest{key: connKey{node: n.id, epoch: n.client.epoch, conn: i, gen: c.gen}, close: true}})
 	}
-	c.sess = 0
+	c.gen = 0
 	if i == 0 {
 		n.client.locked = false
 	}
@@ -123,28 +129,28 @@ func (s *sim) lockTimeouts(n *simNode) {
 // lockReply takes the server's answer to n's operation.
 func (s *sim) lockReply(n *simNode, rep dbReply) {
 	cl := n.client
-	if rep.epoch != cl.epoch || rep.conn < 0 || rep.conn > 1 {
+	k := rep.key
+	if k.epoch != cl.epoch || k.conn < 0 || k.conn > 1 {
 		return
 	}
-	c := &cl.conns[rep.conn]
-	if c.busy == nil || c.busy.Seq != rep.seq || (c.sess != 0 && c.sess != rep.sess) {
-		return // a late answer on a connection closed since (or a duplicate)
+	c := &cl.conns[k.conn]
+	if c.busy == nil || c.busy.Seq != rep.seq || c.gen != k.gen {
+		return // a late answer on a connection closed since
 	}
 	op := *c.busy
 	c.busy = nil
-	c.sess = rep.sess
+	c.confirmed = true
 	r := lockOutcome(op, rep.out)
 	switch {
 	case errors.Is(rep.out.err, errDBConnLost):
-		s.lockClose(n, rep.conn) // already gone on the server; the FIN is harmless
-		c.sess = 0
+		s.lockClose(n, k.conn) // already gone on the server; the FIN is harmless
 	case op.Kind == election.OpTryLock:
 		cl.locked = rep.out.ok && rep.out.err == nil
 	case r.NotHolder:
 		cl.locked = false
 	}
 	s.lockResult(n, r)
-	s.lockNext(n, rep.conn)
+	s.lockNext(n, k.conn)
 	s.handleReady(n)
 }
 

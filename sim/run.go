@@ -115,7 +115,14 @@ type Result struct {
 	// FirstWritable: when a node could first acknowledge writes under
 	// each token (real time).
 	FirstWritable map[uint64]time.Duration
+	// Outages: the stretches of real time after the first writable
+	// instant during which no node could acknowledge a write (To -1:
+	// still going when the run ended).
+	Outages []Outage
 }
+
+// Outage is a stretch without a writable primary.
+type Outage struct{ From, To time.Duration }
 
 // step is the simulation quantum: clocks, deliveries and PostgreSQL
 // advance in steps of this much real time.
@@ -149,7 +156,8 @@ type sim struct {
 	gossipTicks int
 
 	// db is the coordination database (pglock backend only).
-	db *coordDB
+	db           *coordDB
+	everWritable bool
 }
 
 // pglock reports whether the run simulates the pglock backend.
