@@ -211,7 +211,7 @@ func newSim(cfg Config) (*sim, error) {
 		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc, Sync: syncConfig(cfg)},
 		detCfg:      detector.DefaultConfig(),
 		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, ReleaseAfter: 2 * lc.TTL, BootstrapPrimary: 1},
-		schedRng:    rand.New(rand.NewPCG(cfg.Seed, 1)),
+		schedRng:    newSchedRng(cfg),
 		pgRng:       rand.New(rand.NewPCG(cfg.Seed, 2)),
 		clientRng:   rand.New(rand.NewPCG(cfg.Seed, 3)),
 		pending:     map[uint64][]int{},
@@ -268,6 +268,9 @@ func newSim(cfg Config) (*sim, error) {
 	}
 	return s, nil
 }
+
+// newSchedRng is the random stream the schedule is drawn from.
+func newSchedRng(cfg Config) *rand.Rand { return rand.New(rand.NewPCG(cfg.Seed, 1)) }
 
 // syncConfig is the synchronous setup the cluster is bootstrapped with:
 // quorum commit over every standby (the model acknowledges a write once
