@@ -20,7 +20,11 @@ func (s *sim) dbReceive(p packet) {
 }
 
 func (s *sim) dbSend(rep dbReply) {
-	s.net.send(s.now, packet{from: dbID, to: rep.key.node, dbRep: &rep})
+	p := packet{from: dbID, to: rep.key.node, dbRep: &rep}
+	if s.now < s.dbJitterUntil {
+		p.extra = time.Duration(s.dbJitterRng.Int64N(int64(s.dbJitterMax)))
+	}
+	s.net.send(s.now, p)
 }
 
 // dbStep advances the server (delayed statements, session timers) and
@@ -101,6 +105,10 @@ func (s *sim) applyDB(st Step, note func(string, ...any)) bool {
 		d, _ := time.ParseDuration(st.Arg)
 		s.db.slowUntil, s.db.slowDelay = s.now+st.For, d
 		note("coordination database slow until %v: every statement waits %v", s.now+st.For, d)
+	case "dbjitter":
+		d, _ := time.ParseDuration(st.Arg)
+		s.dbJitterUntil, s.dbJitterMax = s.now+st.For, max(d, time.Millisecond)
+		note("answers of the coordination database delayed by up to %v each until %v (they reorder across connections)", d, s.now+st.For)
 	case "dbkill":
 		id := s.resolve(st.Target)
 		if id == 0 {

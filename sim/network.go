@@ -22,6 +22,8 @@ type packet struct {
 	// never dropped or duplicated by message faults.
 	dbReq *dbRequest
 	dbRep *dbReply
+	// extra delay on top of the link's (dbjitter).
+	extra time.Duration
 }
 
 // netFaults are the per-message misbehaviours currently in force.
@@ -103,7 +105,7 @@ func (n *network) send(now time.Duration, p packet) {
 
 func (n *network) enqueue(now time.Duration, p packet, copies int) {
 	for range copies {
-		d := n.faults.minDelay
+		d := n.faults.minDelay + p.extra
 		if span := n.faults.maxDelay - n.faults.minDelay; span > 0 {
 			d += time.Duration(n.rng.Int64N(int64(span)))
 		}

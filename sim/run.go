@@ -158,6 +158,9 @@ type sim struct {
 	// db is the coordination database (pglock backend only).
 	db           *coordDB
 	everWritable bool
+	// dbjitter: until when answers get up to dbJitterMax extra delay.
+	dbJitterUntil, dbJitterMax time.Duration
+	dbJitterRng                *rand.Rand
 }
 
 // pglock reports whether the run simulates the pglock backend.
@@ -260,6 +263,7 @@ func newSim(cfg Config) (*sim, error) {
 		c := newClock(time.Duration(dbRng.Int64N(int64(time.Hour))), 1+cfg.Drift*(2*dbRng.Float64()-1))
 		s.db = newCoordDB(c, lc.TTL, sessionTimeout(lc), cfg.DBBugs)
 		s.db.onCommit = s.onDBCommit
+		s.dbJitterRng = rand.New(rand.NewPCG(cfg.Seed, 7))
 	}
 	for _, n := range s.nodes {
 		if err := s.startDaemon(n, true); err != nil {
@@ -575,7 +579,7 @@ func (s *sim) apply(st Step) bool {
 		}
 		n.clock.setRate(s.now, st.Rate)
 		note("n%d clock rate %v", n.id, st.Rate)
-	case "dbcut", "dbrestart", "dbslow", "dbkill":
+	case "dbcut", "dbrestart", "dbslow", "dbkill", "dbjitter":
 		return s.applyDB(st, note)
 	case "net":
 		f := strings.Fields(st.Arg)

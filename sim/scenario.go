@@ -35,6 +35,8 @@ import (
 //	at 10s dbrestart 3s            restart it: sessions and the lock gone, down 3s, the row kept
 //	at 10s dbslow 5s 3s            for 5s every statement waits 3s before it executes
 //	at 10s dbkill coordinator      pg_terminate_backend on that node's lock session
+//	at 10s dbjitter 5s 300ms       for 5s each answer waits up to 300ms more (answers on
+//	                               a daemon's two connections overtake each other)
 //
 // Selectors: a node id, primary (the node that can acknowledge writes, else
 // the applied primary), leader (raft leader; pglock: a node that believes
@@ -61,7 +63,7 @@ func (st Step) String() string {
 		fmt.Fprintf(&b, " %s %s", st.Target, st.Arg)
 	case "dbrestart":
 		fmt.Fprintf(&b, " %v", st.For)
-	case "dbslow":
+	case "dbslow", "dbjitter":
 		fmt.Fprintf(&b, " %v %s", st.For, st.Arg)
 	case "halves":
 		b.WriteString(" " + st.Arg)
@@ -142,7 +144,7 @@ func parseStep(f []string) (Step, error) {
 		if err = need(1); err == nil {
 			st.For, err = time.ParseDuration(args[0])
 		}
-	case "dbslow":
+	case "dbslow", "dbjitter":
 		if err = need(2); err == nil {
 			st.For, err = time.ParseDuration(args[0])
 			if err == nil {
@@ -274,7 +276,9 @@ func schedule(cfg Config, rng *rand.Rand) ([]Step, error) {
 				add(Step{At: t, Op: "net", Arg: fmt.Sprintf("%.3f %.3f", drop, dup), For: dur(2*time.Millisecond, 50*time.Millisecond)})
 			case "db":
 				end := min(t+dur(time.Second, 8*time.Second), quietAt)
-				switch rng.IntN(4) {
+				switch rng.IntN(5) {
+				case 4:
+					add(Step{At: t, Op: "dbjitter", For: end - t, Arg: dur(20*time.Millisecond, 500*time.Millisecond).String()})
 				case 0:
 					who := []string{"all", "primary", node()}[rng.IntN(3)]
 					add(Step{At: t, Op: "dbcut", Target: who, Arg: []string{"both", "to", "from"}[rng.IntN(3)]})
