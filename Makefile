@@ -114,9 +114,10 @@ chaos: build
 	$(GO) run ./e2e/cmd/chaos -ramd $(BIN)/ramd -duration $(DURATION) -seed $(SEED) -nodes $(NODES) \
 		-sync $(if $(filter command line,$(origin SYNC)),$(SYNC),quorum) -election $(ELECTION) -faults $(FAULTS) -out $(CHAOS_OUT)
 
-# The cluster simulator over 10,000 seeds.
+# The cluster simulator over 10,000 seeds (both election backends).
 sim: build
 	./$(BIN)/ramd sim run -nodes 5 -seeds 10000
+	./$(BIN)/ramd sim run -nodes 5 -seeds 10000 -election pglock
 
 # The mesh simulator: real memberlists on an in-memory network with 5%
 # packet loss (see docs/benchmarks.md, "Mesh simulator").

@@ -456,6 +456,16 @@ func (n *LockNode) onRenew(r LockResult) {
 
 // applyRow takes the row as the new replicated state.
 func (n *LockNode) applyRow(row LockRow) {
+	if row.Exists && n.row.Exists && row.State.Token < n.state.Token {
+		// A row read before a newer token committed, answered after one
+		// that shows it: the lock session and the worker answer
+		// independently, so the answer to a statement that ran before a
+		// promotion can arrive after the answer to one that ran after it.
+		// Tokens only grow in the database; taking it would roll the
+		// state back (an old primary was told to promote again under its
+		// superseded token: the simulator found it).
+		return
+	}
 	n.rowKnown = true
 	n.row = row
 	if !row.Exists {

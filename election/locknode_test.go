@@ -351,3 +351,51 @@ func TestLockNodeSwitchoverFinal(t *testing.T) {
 		t.Fatalf("want node 3 (beyond the final record) promoted: %+v\n%s", h.db.st, h.log())
 	}
 }
+
+// TestLockNodeIgnoresOlderRow: answers on the lock session and on the
+// worker arrive in any order, so a renewal's answer carrying the row as
+// it was before a promotion can arrive after a read that showed the
+// promotion. The node must not go back to the older token: it used to,
+// and an old primary was then told to promote again under its superseded
+// token (the simulator found it, sim TestPglockStaleRowRegression).
+func TestLockNodeIgnoresOlderRow(t *testing.T) {
+	n, err := NewLockNode(LockConfig{ID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	seq := func(k LockOpKind) uint64 {
+		for _, op := range rd.Ops {
+			if op.Kind == k {
+				return op.Seq
+			}
+		}
+		return 0
+	}
+	row := func(tok, primary, revoked uint64) *LockRow {
+		return &LockRow{Exists: true, Revoked: revoked, Remaining: time.Second,
+			State: ClusterState{Bootstrapped: true, Primary: primary, Token: tok, Voters: []uint64{1, 2}}}
+	}
+	n.OnResult(LockResult{Kind: OpRead, Seq: seq(OpRead), OK: true, Row: row(1, 1, 0)})
+	rd = n.Ready()
+	renew := seq(OpRenew)
+	if renew == 0 || n.State().Token != 1 {
+		t.Fatalf("primary under token 1 asks for no renewal: %+v", rd.Ops)
+	}
+	n.Tick()
+	n.readNow()
+	rd = n.Ready()
+	n.OnResult(LockResult{Kind: OpRead, Seq: seq(OpRead), OK: true, Row: row(2, 2, 0)})
+	n.Ready()
+	// The renewal ran before the promotion (token 1 revoked), its answer
+	// arrives now.
+	n.OnResult(LockResult{Kind: OpRenew, Seq: renew, Row: row(1, 1, 1)})
+	if st := n.State(); st.Token != 2 || st.Primary != 2 {
+		t.Fatalf("state went back to token %d primary %d", st.Token, st.Primary)
+	}
+	for _, a := range n.Ready().Actions {
+		if a.Kind == ActPromote || a.Kind == ActFence {
+			t.Fatalf("stale row made the node act: %v", a)
+		}
+	}
+}

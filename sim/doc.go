@@ -1,5 +1,6 @@
 // Package sim is a deterministic cluster simulator for ramd: 3 to 9
-// simulated machines, each running the project's real election.Node and
+// simulated machines (2 to 9 with the pglock backend), each running the
+// project's real election.Node (or election.LockNode) and
 // detector.Detector, on simulated clocks, over a simulated network, with
 // a model of PostgreSQL per machine. A seeded math/rand picks every event;
 // there are no goroutines, sleeps or wall-clock reads in a run (RunMany
@@ -55,6 +56,32 @@
 //     leader (the daemon's release of a lease that cannot be renewed is
 //     there too, off unless Config.StuckRelease). It is kept apart
 //     from the simulator's types so the daemon can share it.
+//   - The pglock backend (Config.Election "pglock"; coorddb.go,
+//     lockclient.go, dbglue.go): every daemon runs the real
+//     election.LockNode instead of Node, and the coordination database is
+//     one more machine on the network (address dbID). It holds the
+//     cluster's row (token, primary, revoked, released, final, the lease
+//     on its own drifting clock, the replicated state), the sessions and
+//     the session-level advisory lock, and runs election/pglock's
+//     statements (the compare-and-set on the token included) predicate for
+//     predicate; TestCoordDBAgreesWithSQL compares the two on a real
+//     PostgreSQL. Ready.Ops travel to it as messages over the simulated
+//     network (delayed and cut like any other, not dropped: TCP) on the
+//     daemon's two connections, one operation at a time each; an answer
+//     that does not come within the daemon's OpTimeout is an Unreachable
+//     outcome and closes the connection, exactly as daemon/pglock.go
+//     classifies it. The server ends a session on the client's FIN, on
+//     pg_terminate_backend, on a restart, when the client's host has not
+//     answered keepalives for SessionTimeout, and (lock session) when no
+//     statement came for SessionTimeout (idle_session_timeout); the lock
+//     goes with it. Its faults: dbcut (from some or all nodes, one way
+//     too), dbrestart (down for a while; sessions and lock gone, row
+//     kept), dbslow (every statement waits, beyond the op timeout: it
+//     still commits) and dbkill (terminate a node's lock session);
+//     isolate cuts a node off from the database too, halves put it on one
+//     side. A committed Bootstrap or Promote is the committed decision of
+//     invariant 2, and invariant 4 is also checked at that instant.
+//     Config.DBBugs breaks statements on purpose (TestPglockBugsCaught).
 //
 // # Invariants (invariants.go), checked after every step
 //
@@ -71,6 +98,10 @@
 //     majority of voters up has a writable primary within LivenessBound.
 //     With Sync, every standby has restarted by then in the random
 //     scenario, so the coordinator's wait for n-k+1 reports ends too.
+//     pglock: the coordination database up and prompt, no cut link, no
+//     frozen daemon and a healthy replica (or a writable primary) up —
+//     with Sync also a majority of the nodes — give a writable primary
+//     within LivenessBound (two-node clusters included).
 //
 // A violation stops the run; PrintTrace shows the seed, the invariant, the
 // last 50 events and the schedule.
@@ -81,7 +112,9 @@
 // configuration, generated before the run (scenario.go), so it can be
 // printed, edited and replayed (Config.Schedule, ParseSchedule); clocks,
 // PostgreSQL timings, the client and the network draw from their own
-// seeded streams. The one source the simulator does not own is raft's
+// seeded streams. The pglock backend has no other source: its runs replay
+// bit for bit without pinning (TestPglockDeterministic). The one source the
+// simulator does not own is raft's
 // election jitter: etcd raft draws it from crypto/rand. Two runs of one
 // seed can therefore elect different leaders and diverge from there; the
 // trace records every leadership change. In tests the jitter can be pinned

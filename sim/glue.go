@@ -86,7 +86,7 @@ func member(c glueConfig, v *peerView, now time.Duration) *mesh.Member {
 // observe runs the detector on the applied primary and reports a failure
 // to the Node (only the coordinator acts on it). It returns the verdict.
 
-func observe(c glueConfig, n *election.Node, d *detector.Detector, views map[uint64]*peerView, wallMS int64) detector.Verdict {
+func observe(c glueConfig, n election.Backend, d *detector.Detector, views map[uint64]*peerView, wallMS int64) detector.Verdict {
 	st := n.State()
 	if !st.Bootstrapped || st.Primary == n.ID() {
 		return detector.Verdict{}
@@ -103,7 +103,7 @@ func observe(c glueConfig, n *election.Node, d *detector.Detector, views map[uin
 // admin is the raft leader's housekeeping: propose the bootstrap and add
 // configured nodes that are not members yet (beyond MaxVoters they join
 // as learners).
-func admin(c glueConfig, n *election.Node, configured []uint64) {
+func admin(c glueConfig, n election.Backend, configured []uint64) {
 	if !n.IsLeader() {
 		return
 	}
@@ -136,7 +136,7 @@ func admin(c glueConfig, n *election.Node, configured []uint64) {
 // equivalent rule as a safety net; it is harmless: Release tells the
 // voters and the coordinator, which fails over with no lease wait, and a
 // primary cut off from the voters releases into the void.
-func releaseIfStuck(c glueConfig, n *election.Node, lastValid time.Duration) bool {
+func releaseIfStuck(c glueConfig, n election.Backend, lastValid time.Duration) bool {
 	st := n.State()
 	if !st.Bootstrapped || st.Primary != n.ID() || n.LeaseValid() || n.Now()-lastValid < c.ReleaseAfter {
 		return false

@@ -121,6 +121,7 @@ func (s *sim) checkStep() {
 	if len(writers) > 1 {
 		s.fail(InvTwoWriters, fmt.Sprintf("nodes %v could all acknowledge a write", writers))
 	}
+	s.trackOutages(len(writers) > 0)
 	s.checkStaleLeases()
 	// (5) liveness.
 	stable := !s.net.anyCut()
@@ -134,6 +135,9 @@ func (s *sim) checkStep() {
 		}
 	}
 	stable = stable && up >= len(s.founders)/2+1
+	if s.db != nil {
+		stable = s.pglockStable()
+	}
 	switch {
 	case !stable:
 		s.inv.stableSince = -1
@@ -142,6 +146,10 @@ func (s *sim) checkStep() {
 	case len(writers) > 0:
 		s.inv.stableSince = s.now // satisfied: restart the window
 	case s.now-s.inv.stableSince > s.cfg.LivenessBound:
+		if s.db != nil {
+			s.fail(InvLiveness, fmt.Sprintf("the coordination database and a healthy replica reachable for %v (%d nodes up), and no node can acknowledge a write", s.cfg.LivenessBound, up))
+			break
+		}
 		s.fail(InvLiveness, fmt.Sprintf("healed with %d voters up for %v, and no node can acknowledge a write", up, s.cfg.LivenessBound))
 	}
 }
@@ -182,4 +190,45 @@ func (s *sim) onAck(n *simNode, id uint64) {
 	s.inv.acked[id] = tok
 	s.inv.ackedList = append(s.inv.ackedList, id)
 	s.res.Acked++
+}
+
+// pglockStable is the liveness premise of the pglock backend: the
+// coordination database answers promptly, nothing is cut or frozen, and
+// a healthy replica (a running, idle standby) or a writable primary is
+// up. Synchronous mode also needs a majority of the nodes up, as with the
+// quorum backend: the coordinator must hear from enough standbys to know
+// it holds every acknowledged write (see election.Choose).
+func (s *sim) pglockStable() bool {
+	if !s.db.healthy(s.now) || s.net.anyCut() {
+		return false
+	}
+	up, healthy := 0, 0
+	for _, n := range s.nodes {
+		if n.up && n.paused(s.now) {
+			return false
+		}
+		if n.up {
+			up++
+			if n.pg.role == pgStandby && !n.pg.busy() || n.canAck(s.now) {
+				healthy++
+			}
+		}
+	}
+	if healthy == 0 {
+		return false
+	}
+	return !s.cfg.Sync || up >= len(s.nodes)/2+1
+}
+
+// trackOutages records the stretches without a writable node, from the
+// first writable instant on (Result.Outages).
+func (s *sim) trackOutages(writable bool) {
+	o := s.res.Outages
+	switch {
+	case writable && len(o) > 0 && o[len(o)-1].To < 0:
+		o[len(o)-1].To = s.now
+	case !writable && s.everWritable && (len(o) == 0 || o[len(o)-1].To >= 0):
+		s.res.Outages = append(o, Outage{From: s.now, To: -1})
+	}
+	s.everWritable = s.everWritable || writable
 }

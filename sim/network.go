@@ -17,6 +17,13 @@ type packet struct {
 	from, to uint64
 	data     []byte
 	gossip   *mesh.NodeState
+	// To and from the coordination database (pglock): a statement and
+	// its answer. They travel over TCP: delayed and cut like the rest,
+	// never dropped or duplicated by message faults.
+	dbReq *dbRequest
+	dbRep *dbReply
+	// extra delay on top of the link's (dbjitter).
+	extra time.Duration
 }
 
 // netFaults are the per-message misbehaviours currently in force.
@@ -32,7 +39,7 @@ type netFaults struct {
 type network struct {
 	rng                       *rand.Rand
 	faults                    netFaults
-	cut                       [10][10]bool // [from][to], node ids 1..9
+	cut                       [11][11]bool // [from][to], node ids 1..9, dbID
 	ncut                      int
 	queue                     []packet // sorted by (at, seq)
 	seq                       uint64
@@ -48,7 +55,7 @@ func (n *network) connected(from, to uint64) bool { return !n.cut[from][to] }
 // anyCut reports whether any link is cut.
 func (n *network) anyCut() bool { return n.ncut > 0 }
 
-func (n *network) heal() { n.cut, n.ncut = [10][10]bool{}, 0 }
+func (n *network) heal() { n.cut, n.ncut = [11][11]bool{}, 0 }
 
 // setCut cuts (or restores) the link from→to.
 func (n *network) setCut(from, to uint64, c bool) {
@@ -81,6 +88,10 @@ func (n *network) partition(groups [][]uint64) {
 
 func (n *network) send(now time.Duration, p packet) {
 	n.sent++
+	if p.dbReq != nil || p.dbRep != nil {
+		n.enqueue(now, p, 1)
+		return
+	}
 	if n.rng.Float64() < n.faults.drop {
 		n.dropped++
 		return
@@ -89,8 +100,12 @@ func (n *network) send(now time.Duration, p packet) {
 	if n.rng.Float64() < n.faults.dup {
 		copies, n.duplicated = 2, n.duplicated+1
 	}
+	n.enqueue(now, p, copies)
+}
+
+func (n *network) enqueue(now time.Duration, p packet, copies int) {
 	for range copies {
-		d := n.faults.minDelay
+		d := n.faults.minDelay + p.extra
 		if span := n.faults.maxDelay - n.faults.minDelay; span > 0 {
 			d += time.Duration(n.rng.Int64N(int64(span)))
 		}

@@ -21,10 +21,16 @@ type simNode struct {
 	up         bool
 	pausedTill time.Duration
 
-	node  *election.Node
-	det   *detector.Detector
-	store storage
-	pg    pgModel
+	// node is the election backend: raft (quorum) or lock (pglock).
+	node election.Backend
+	raft *election.Node
+	lock *election.LockNode
+	// client is the pglock backend's connections to the coordination
+	// database (lockclient.go).
+	client *lockClient
+	det    *detector.Detector
+	store  storage
+	pg     pgModel
 
 	// Write gate: open from LeaseAcquired until Fence/Demote, for token
 	// leaseToken. Writes are confirmed only while it is open and the lease
@@ -81,15 +87,30 @@ func (s *sim) startDaemon(n *simNode, fresh bool) error {
 	} else {
 		c.Restart = n.store.restart()
 	}
-	nd, err := election.NewNode(c)
-	if err != nil {
-		return err
-	}
 	det, err := detector.New(s.detCfg)
 	if err != nil {
 		return err
 	}
-	n.node, n.det, n.up = nd, det, true
+	if s.pglock() {
+		lc := election.LockConfig{ID: n.id, TickInterval: c.TickInterval, Start: c.Start, Lease: c.Lease, Sync: c.Sync}
+		ln, err := election.NewLockNode(lc)
+		if err != nil {
+			return err
+		}
+		n.node, n.lock, n.raft = ln, ln, nil
+		epoch := uint64(1)
+		if n.client != nil {
+			epoch = n.client.epoch + 1
+		}
+		n.client = &lockClient{epoch: epoch}
+	} else {
+		nd, err := election.NewNode(c)
+		if err != nil {
+			return err
+		}
+		n.node, n.raft = nd, nd
+	}
+	n.det, n.up = det, true
 	n.gate, n.leaseToken, n.applied, n.leader = false, 0, 0, 0
 	n.views = map[uint64]*peerView{}
 	n.startedAt = int64(s.now) + int64(n.wallOffset)
@@ -102,7 +123,14 @@ func (s *sim) startDaemon(n *simNode, fresh bool) error {
 
 // crash kills the daemon and PostgreSQL; the disk loses its cache.
 func (s *sim) crash(n *simNode) {
-	n.up, n.node, n.det, n.gate, n.leaseToken = false, nil, nil, false, 0
+	if n.client != nil {
+		// The process is gone: its kernel closes both connections (a
+		// FIN each, lost if the link is cut; then the server's keepalive
+		// notices).
+		s.lockClose(n, 0)
+		s.lockClose(n, 1)
+	}
+	n.up, n.node, n.raft, n.lock, n.det, n.gate, n.leaseToken = false, nil, nil, nil, nil, false, 0
 	n.pausedTill = 0
 	n.pg.stop()
 	n.streaming = false
@@ -152,6 +180,12 @@ func (s *sim) gossip(n *simNode) {
 // deliver hands one packet to an active node.
 func (s *sim) deliver(n *simNode, p packet) {
 	s.catchUp(n)
+	if p.dbRep != nil {
+		if n.lock != nil {
+			s.lockReply(n, *p.dbRep)
+		}
+		return
+	}
 	if p.gossip != nil {
 		if v := n.views[p.from]; v == nil || p.gossip.NewerThan(v.state) {
 			n.views[p.from] = &peerView{state: *p.gossip, heardAt: n.node.Now()}
@@ -171,14 +205,25 @@ func (s *sim) deliver(n *simNode, p packet) {
 // documents: Fence and Demote first, then persist, then send, then the
 // other actions, then Advance.
 func (s *sim) handleReady(n *simNode) {
-	for n.node != nil && n.node.HasReady() {
+	for n.node != nil {
+		if n.lock != nil && len(n.client.results) > 0 {
+			r := n.client.results[0]
+			n.client.results = n.client.results[1:]
+			n.lock.OnResult(r)
+			continue
+		}
+		if !n.node.HasReady() {
+			break
+		}
 		rd := n.node.Ready()
 		for _, a := range rd.Actions {
 			if a.Kind == election.ActFence || a.Kind == election.ActDemote {
 				s.act(n, a)
 			}
 		}
-		n.store.persist(s.now, rd)
+		if n.raft != nil {
+			n.store.persist(s.now, rd)
+		}
 		for _, m := range rd.Messages {
 			b, err := m.Encode()
 			if err != nil {
@@ -186,6 +231,9 @@ func (s *sim) handleReady(n *simNode) {
 				continue
 			}
 			s.net.send(s.now, packet{from: n.id, to: m.To, data: b})
+		}
+		for _, op := range rd.Ops {
+			s.lockSubmit(n, op)
 		}
 		for _, ap := range rd.Applied {
 			s.onApplied(n, ap)

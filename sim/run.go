@@ -14,9 +14,17 @@ import (
 
 // Config configures one simulated run.
 type Config struct {
-	// Nodes: 3 to 9 (the first five are the founding voters).
+	// Nodes: 3 to 9 (the first five are the founding voters); 2 to 9
+	// with the pglock backend.
 	Nodes int
-	Seed  uint64
+	// Election is the backend: "quorum" (default: election.Node, raft
+	// among the daemons) or "pglock" (election.LockNode with the
+	// coordination database modelled in coorddb.go).
+	Election string
+	// DBBugs (pglock, test only) breaks the coordination database's
+	// statements on purpose (see coorddb.go).
+	DBBugs DBBugs
+	Seed   uint64
 	// Scenario: one of Scenarios; ignored when Schedule is set.
 	Scenario string
 	// Schedule, when set, replaces the scenario's generated schedule (a
@@ -63,6 +71,9 @@ func (c *Config) setDefaults() {
 	if c.Scenario == "" {
 		c.Scenario = "random"
 	}
+	if c.Election == "" {
+		c.Election = "quorum"
+	}
 	if c.NumSync == 0 {
 		c.NumSync = 1
 	}
@@ -104,7 +115,14 @@ type Result struct {
 	// FirstWritable: when a node could first acknowledge writes under
 	// each token (real time).
 	FirstWritable map[uint64]time.Duration
+	// Outages: the stretches of real time after the first writable
+	// instant during which no node could acknowledge a write (To -1:
+	// still going when the run ended).
+	Outages []Outage
 }
+
+// Outage is a stretch without a writable primary.
+type Outage struct{ From, To time.Duration }
 
 // step is the simulation quantum: clocks, deliveries and PostgreSQL
 // advance in steps of this much real time.
@@ -136,7 +154,17 @@ type sim struct {
 	impairedAt  map[uint64]time.Duration
 	writableAt  map[uint64]time.Duration
 	gossipTicks int
+
+	// db is the coordination database (pglock backend only).
+	db           *coordDB
+	everWritable bool
+	// dbjitter: until when answers get up to dbJitterMax extra delay.
+	dbJitterUntil, dbJitterMax time.Duration
+	dbJitterRng                *rand.Rand
 }
+
+// pglock reports whether the run simulates the pglock backend.
+func (s *sim) pglock() bool { return s.cfg.Election == "pglock" }
 
 // incident is a fault hitting the writable primary, until a newer token
 // is writable (a failover) or the same primary writes again.
@@ -166,7 +194,15 @@ func Run(cfg Config) (res Result) {
 }
 
 func newSim(cfg Config) (*sim, error) {
-	if cfg.Nodes < 3 || cfg.Nodes > 9 {
+	if cfg.Election == "" {
+		cfg.Election = "quorum"
+	}
+	switch {
+	case cfg.Election != "quorum" && cfg.Election != "pglock":
+		return nil, fmt.Errorf("sim: election backend %q, want quorum or pglock", cfg.Election)
+	case cfg.Election == "pglock" && (cfg.Nodes < 2 || cfg.Nodes > 9):
+		return nil, fmt.Errorf("sim: %d nodes, want 2 to 9 with the pglock backend", cfg.Nodes)
+	case cfg.Election == "quorum" && (cfg.Nodes < 3 || cfg.Nodes > 9):
 		return nil, fmt.Errorf("sim: %d nodes, want 3 to 9", cfg.Nodes)
 	}
 	lc := cfg.leaseConfig()
@@ -178,7 +214,7 @@ func newSim(cfg Config) (*sim, error) {
 		nodeCfg:     election.Config{ElectionTick: 10, HeartbeatTick: 2, TickInterval: 100 * time.Millisecond, Lease: lc, Sync: syncConfig(cfg)},
 		detCfg:      detector.DefaultConfig(),
 		glue:        glueConfig{SuspectAfter: 800 * time.Millisecond, DeadAfter: 1500 * time.Millisecond, AdminEvery: time.Second, ReleaseAfter: 2 * lc.TTL, BootstrapPrimary: 1},
-		schedRng:    rand.New(rand.NewPCG(cfg.Seed, 1)),
+		schedRng:    newSchedRng(cfg),
 		pgRng:       rand.New(rand.NewPCG(cfg.Seed, 2)),
 		clientRng:   rand.New(rand.NewPCG(cfg.Seed, 3)),
 		pending:     map[uint64][]int{},
@@ -220,6 +256,15 @@ func newSim(cfg Config) (*sim, error) {
 		}
 		s.nodes = append(s.nodes, n)
 	}
+	if s.pglock() {
+		// The database's clock drifts within the same bound (the lease
+		// arithmetic assumes it); it draws from its own stream.
+		dbRng := rand.New(rand.NewPCG(cfg.Seed, 6))
+		c := newClock(time.Duration(dbRng.Int64N(int64(time.Hour))), 1+cfg.Drift*(2*dbRng.Float64()-1))
+		s.db = newCoordDB(c, lc.TTL, sessionTimeout(lc), cfg.DBBugs)
+		s.db.onCommit = s.onDBCommit
+		s.dbJitterRng = rand.New(rand.NewPCG(cfg.Seed, 7))
+	}
 	for _, n := range s.nodes {
 		if err := s.startDaemon(n, true); err != nil {
 			return nil, err
@@ -227,6 +272,9 @@ func newSim(cfg Config) (*sim, error) {
 	}
 	return s, nil
 }
+
+// newSchedRng is the random stream the schedule is drawn from.
+func newSchedRng(cfg Config) *rand.Rand { return rand.New(rand.NewPCG(cfg.Seed, 1)) }
 
 // syncConfig is the synchronous setup the cluster is bootstrapped with:
 // quorum commit over every standby (the model acknowledges a write once
@@ -253,11 +301,14 @@ func (s *sim) run() {
 				s.catchUp(n)
 			}
 		}
-		for _, p := range s.net.due(s.now, func(to uint64) bool { return s.node(to).up && s.node(to).paused(s.now) }) {
-			if n := s.node(p.to); n.active(s.now) {
+		for _, p := range s.net.due(s.now, func(to uint64) bool { n := s.node(to); return n != nil && n.up && n.paused(s.now) }) {
+			if p.to == dbID {
+				s.dbReceive(p)
+			} else if n := s.node(p.to); n.active(s.now) {
 				s.deliver(n, p)
 			}
 		}
+		s.dbStep()
 		for _, n := range s.nodes {
 			s.stepPG(n)
 		}
@@ -337,6 +388,9 @@ func (s *sim) clientWrites() {
 // with raft's own jitter this is the part of a run a replay may not
 // reproduce, so the trace must show it.
 func (s *sim) trackLeaders() {
+	if s.db != nil {
+		return // pglock: the LockNode's coordinator events say it
+	}
 	for _, n := range s.nodes {
 		if !n.up {
 			continue
@@ -384,6 +438,12 @@ func (s *sim) resolve(sel string) uint64 {
 			}
 		}
 		return 0
+	case "coordinator":
+		// pglock: the node whose session holds the lock on the server.
+		if s.db != nil {
+			return s.db.holderNode()
+		}
+		return s.resolve("leader")
 	case "highest-lsn":
 		var best *simNode
 		for _, n := range s.nodes {
@@ -435,6 +495,9 @@ func (s *sim) apply(st Step) bool {
 				rest = append(rest, id)
 			}
 		}
+		if s.pglock() {
+			rest = append(rest, dbID) // cut off from everything, the database too
+		}
 		s.net.partition([][]uint64{{n.id}, rest})
 		note("n%d cut off", n.id)
 	case "halves":
@@ -445,6 +508,15 @@ func (s *sim) apply(st Step) bool {
 		a, b := ids[:len(ids)/2], ids[len(ids)/2:]
 		slices.Sort(a)
 		slices.Sort(b)
+		if s.pglock() {
+			// The database lands on one side (drawn after the split, so a
+			// quorum run's halves are unchanged).
+			if r.IntN(2) == 0 {
+				a = append(a, dbID)
+			} else {
+				b = append(b, dbID)
+			}
+		}
 		s.net.partition([][]uint64{a, b})
 		note("%v | %v", a, b)
 	case "ring":
@@ -507,6 +579,8 @@ func (s *sim) apply(st Step) bool {
 		}
 		n.clock.setRate(s.now, st.Rate)
 		note("n%d clock rate %v", n.id, st.Rate)
+	case "dbcut", "dbrestart", "dbslow", "dbkill", "dbjitter":
+		return s.applyDB(st, note)
 	case "net":
 		f := strings.Fields(st.Arg)
 		drop, _ := strconv.ParseFloat(f[0], 64)

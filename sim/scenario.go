@@ -28,8 +28,20 @@ import (
 //	at 0s drift 2 1.008            node 2's clock runs at rate 1.008
 //	at 5s net 0.05 0.02 40ms       drop prob, duplicate prob, max delay
 //
+// The coordination database (pglock backend; healed by heal):
+//
+//	at 10s dbcut primary both      cut node↔database (both, to: requests lost, from: answers lost)
+//	at 10s dbcut all to            every node's link to the database
+//	at 10s dbrestart 3s            restart it: sessions and the lock gone, down 3s, the row kept
+//	at 10s dbslow 5s 3s            for 5s every statement waits 3s before it executes
+//	at 10s dbkill coordinator      pg_terminate_backend on that node's lock session
+//	at 10s dbjitter 5s 300ms       for 5s each answer waits up to 300ms more (answers on
+//	                               a daemon's two connections overtake each other)
+//
 // Selectors: a node id, primary (the node that can acknowledge writes, else
-// the applied primary), leader (raft leader), highest-lsn (the standby
+// the applied primary), leader (raft leader; pglock: a node that believes
+// it holds the coordinator lock), coordinator (pglock: the node whose
+// session holds the lock on the server), highest-lsn (the standby
 // with the highest WAL position), promoting (waits up to 15s for a node
 // whose PostgreSQL is promoting), all (restart only).
 type Step struct {
@@ -45,8 +57,14 @@ func (st Step) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "at %v %s", st.At, st.Op)
 	switch st.Op {
-	case "isolate", "crash", "restart":
+	case "isolate", "crash", "restart", "dbkill":
 		b.WriteString(" " + st.Target)
+	case "dbcut":
+		fmt.Fprintf(&b, " %s %s", st.Target, st.Arg)
+	case "dbrestart":
+		fmt.Fprintf(&b, " %v", st.For)
+	case "dbslow", "dbjitter":
+		fmt.Fprintf(&b, " %v %s", st.For, st.Arg)
 	case "halves":
 		b.WriteString(" " + st.Arg)
 	case "oneway":
@@ -111,9 +129,29 @@ func parseStep(f []string) (Step, error) {
 	switch st.Op {
 	case "heal", "ring":
 		err = need(0)
-	case "isolate", "crash", "restart":
+	case "isolate", "crash", "restart", "dbkill":
 		if err = need(1); err == nil {
 			st.Target = args[0]
+		}
+	case "dbcut":
+		if err = need(2); err == nil {
+			st.Target, st.Arg = args[0], args[1]
+			if st.Arg != "both" && st.Arg != "to" && st.Arg != "from" {
+				err = fmt.Errorf("dbcut direction %q: want both, to or from", st.Arg)
+			}
+		}
+	case "dbrestart":
+		if err = need(1); err == nil {
+			st.For, err = time.ParseDuration(args[0])
+		}
+	case "dbslow", "dbjitter":
+		if err = need(2); err == nil {
+			st.For, err = time.ParseDuration(args[0])
+			if err == nil {
+				var d time.Duration
+				d, err = time.ParseDuration(args[1])
+				st.Arg = d.String()
+			}
 		}
 	case "halves":
 		if len(args) > 0 {
@@ -151,11 +189,14 @@ var Scenarios = []string{"random", "halves", "ring", "isolate-primary", "flappin
 // means all of them.
 type FaultKinds struct {
 	Partitions, OneWay, Crashes, Pauses, Drift, MessageFaults bool
+	// Database: faults of the coordination database (cut from some or
+	// all nodes, one-way too; restarted; slow). pglock backend only.
+	Database bool
 }
 
 func (k FaultKinds) orAll() FaultKinds {
 	if k == (FaultKinds{}) {
-		return FaultKinds{true, true, true, true, true, true}
+		return FaultKinds{true, true, true, true, true, true, true}
 	}
 	return k
 }
@@ -183,7 +224,10 @@ func schedule(cfg Config, rng *rand.Rand) ([]Step, error) {
 		for _, c := range []struct {
 			on   bool
 			name string
-		}{{k.Partitions, "partition"}, {k.OneWay, "oneway"}, {k.Crashes, "crash"}, {k.Pauses, "pause"}, {k.Drift, "drift"}, {k.MessageFaults, "net"}} {
+		}{{k.Partitions, "partition"}, {k.OneWay, "oneway"}, {k.Crashes, "crash"}, {k.Pauses, "pause"}, {k.Drift, "drift"}, {k.MessageFaults, "net"},
+			// Last, and only with pglock: a quorum run's schedule for a
+			// seed stays what it was.
+			{k.Database && cfg.Election == "pglock", "db"}} {
 			if c.on {
 				kinds = append(kinds, c.name)
 			}
@@ -230,6 +274,23 @@ func schedule(cfg Config, rng *rand.Rand) ([]Step, error) {
 				drop := rng.Float64() * 0.05
 				dup := rng.Float64() * 0.05
 				add(Step{At: t, Op: "net", Arg: fmt.Sprintf("%.3f %.3f", drop, dup), For: dur(2*time.Millisecond, 50*time.Millisecond)})
+			case "db":
+				end := min(t+dur(time.Second, 8*time.Second), quietAt)
+				switch rng.IntN(5) {
+				case 4:
+					add(Step{At: t, Op: "dbjitter", For: end - t, Arg: dur(20*time.Millisecond, 500*time.Millisecond).String()})
+				case 0:
+					who := []string{"all", "primary", node()}[rng.IntN(3)]
+					add(Step{At: t, Op: "dbcut", Target: who, Arg: []string{"both", "to", "from"}[rng.IntN(3)]})
+					add(Step{At: end, Op: "heal"})
+				case 1:
+					add(Step{At: t, Op: "dbrestart", For: min(dur(200*time.Millisecond, 8*time.Second), quietAt-t)})
+				case 2:
+					// Delays around and beyond the daemons' 2s op timeout.
+					add(Step{At: t, Op: "dbslow", For: end - t, Arg: dur(300*time.Millisecond, 4*time.Second).String()})
+				default:
+					add(Step{At: t, Op: "dbkill", Target: []string{"coordinator", node()}[rng.IntN(2)]})
+				}
 			}
 		}
 		add(Step{At: quietAt, Op: "heal"})

@@ -13,6 +13,7 @@ import (
 //	# what this checks
 //	nodes 5
 //	sync quorum                       # or off (default)
+//	election pglock                   # or quorum (default)
 //	duration 40s
 //	at 10s isolate primary            # schedule steps, as in ParseSchedule
 //	expect writable token>=2 within 10s   # after the first step
@@ -20,6 +21,9 @@ import (
 //	expect failovers 1                # or failovers>=1
 //	expect false-failovers 0
 //	expect no-violation
+//	expect outage <= 6s               # no stretch without a writable node after the first step is longer
+//	expect no-outage                  # a writable node at every instant after the first step
+//	expect event any coordinator within 3s   # an election event of that kind (node id or any) after the first step
 type ScenarioFile struct {
 	Config  Config
 	Expect  []string
@@ -44,6 +48,8 @@ func ParseScenarioFile(text string) (ScenarioFile, error) {
 			sf.Config.Nodes, err = strconv.Atoi(f[1])
 		case "sync":
 			sf.Config.Sync = f[1] == "quorum"
+		case "election":
+			sf.Config.Election = f[1]
 		case "duration":
 			sf.Config.Duration, err = time.ParseDuration(f[1])
 		case "at":
@@ -107,6 +113,44 @@ func (sf ScenarioFile) check(e string, r Result) (bool, string) {
 			return false, fmt.Sprintf("first writable %v after the first fault", best-sf.FirstAt)
 		}
 		return true, ""
+	case f[0] == "outage" && len(f) == 3 && f[1] == "<=":
+		d, err := time.ParseDuration(f[2])
+		if err != nil {
+			return false, "malformed"
+		}
+		for _, o := range r.Outages {
+			if o.To >= 0 && o.To < sf.FirstAt {
+				continue
+			}
+			if o.To < 0 {
+				return false, fmt.Sprintf("no writable node from %v to the end of the run", o.From)
+			}
+			if o.To-max(o.From, sf.FirstAt) > d {
+				return false, fmt.Sprintf("no writable node from %v to %v", o.From, o.To)
+			}
+		}
+		return true, ""
+	case e == "no-outage":
+		for _, o := range r.Outages {
+			if o.To < 0 || o.To >= sf.FirstAt {
+				return false, fmt.Sprintf("no writable node from %v to %v", o.From, o.To)
+			}
+		}
+		return true, ""
+	case f[0] == "event" && len(f) == 5 && f[3] == "within":
+		d, err := time.ParseDuration(f[4])
+		if err != nil {
+			return false, "malformed"
+		}
+		for _, ev := range r.Trace {
+			if ev.At < sf.FirstAt || ev.At-sf.FirstAt > d || ev.Kind != "event" || !strings.HasPrefix(ev.Text, f[2]+":") {
+				continue
+			}
+			if f[1] == "any" || fmt.Sprintf("%d", ev.Node) == f[1] {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("no %s event on %s within %v of the first step", f[2], f[1], d)
 	case f[0] == "fenced" && len(f) == 2:
 		who := "n" + f[1]
 		for _, ev := range r.Trace {

@@ -19,6 +19,9 @@ func (s *sim) impaired(n *simNode) bool {
 			return true
 		}
 	}
+	if s.db != nil && (!s.db.healthy(s.now) || !s.net.connected(n.id, dbID) || !s.net.connected(dbID, n.id)) {
+		return true // pglock: a primary that cannot renew promptly
+	}
 	return false
 }
 
@@ -183,7 +186,7 @@ func RunManyWorkers(cfg Config, seeds, workers int, progress func(done int)) Sum
 // PrintSummary writes a summary for people.
 func PrintSummary(w io.Writer, s Summary) {
 	c := s.Config
-	fmt.Fprintf(w, "%d runs of %s, %d nodes, sync=%v, seeds %d..%d, %v wall (%.1f runs/s)\n", s.Runs, c.Scenario, c.Nodes, c.Sync, c.Seed, c.Seed+uint64(s.Runs)-1, s.Wall.Round(time.Millisecond), float64(s.Runs)/s.Wall.Seconds())
+	fmt.Fprintf(w, "%d runs of %s, %s election, %d nodes, sync=%v, seeds %d..%d, %v wall (%.1f runs/s)\n", s.Runs, c.Scenario, c.Election, c.Nodes, c.Sync, c.Seed, c.Seed+uint64(s.Runs)-1, s.Wall.Round(time.Millisecond), float64(s.Runs)/s.Wall.Seconds())
 	fmt.Fprintf(w, "violations: %d\n", len(s.Violations))
 	for _, r := range s.Violations {
 		fmt.Fprintf(w, "  seed %d: %s\n", r.Config.Seed, r.Violation)

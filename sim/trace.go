@@ -32,7 +32,7 @@ func (s *sim) record(node uint64, kind, text string) {
 // PrintTrace writes a run's outcome: on a violation the seed, the
 // invariant and the last TraceTail events; the schedule to replay it.
 func PrintTrace(w io.Writer, r Result) {
-	fmt.Fprintf(w, "seed %d, scenario %s, %d nodes, sync=%v, simulated %v\n", r.Config.Seed, r.Config.Scenario, r.Config.Nodes, r.Config.Sync, r.Simulated)
+	fmt.Fprintf(w, "seed %d, scenario %s, %s election, %d nodes, sync=%v, simulated %v\n", r.Config.Seed, r.Config.Scenario, r.Config.Election, r.Config.Nodes, r.Config.Sync, r.Simulated)
 	if r.Violation == nil {
 		fmt.Fprintf(w, "no violation; failovers %d (false %d), acknowledged writes %d, lost %d\n", r.Failovers, r.FalseFailovers, r.Acked, r.LostWrites)
 	} else {

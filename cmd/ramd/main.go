@@ -49,7 +49,7 @@ Usage:
   ramd config validate [--config PATH]
   ramd keygen   print a new gossip encryption key ([mesh] encrypt_key, ramctl keys install)
   ramd demo     [--nodes N] [--dir DIR] [--pg-port P] [--api-port P] ...
-  ramd sim run  [--nodes N] [--seeds N | --seed S --trace] [--scenario NAME] [--sync quorum]
+  ramd sim run  [--nodes N] [--seeds N | --seed S --trace] [--scenario NAME] [--sync quorum] [--election pglock]
   ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--json]
   ramd version
 

@@ -25,7 +25,7 @@ const (
 )
 
 // Usage is the one-line synopsis.
-const Usage = "ramd sim [-scenario random] [-nodes 5] [-seed 1] [-seeds 1] [-sync] [-duration 70s] [-trace] [-replay file] [-buggy-storage]"
+const Usage = "ramd sim [-scenario random] [-election quorum|pglock] [-nodes 5] [-seed 1] [-seeds 1] [-sync] [-duration 70s] [-trace] [-replay file] [-buggy-storage]"
 
 // Run parses args, runs the simulator and prints the outcome. One seed
 // prints that run's trace; several print a summary and the trace of the
@@ -43,7 +43,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		trace    = fs.Bool("trace", false, "print the whole trace tail even without a violation (single seed)")
 		workers  = fs.Int("workers", 2, "runs in parallel (each run is single-threaded)")
 	)
-	fs.IntVar(&cfg.Nodes, "nodes", 5, "nodes (3-9)")
+	fs.IntVar(&cfg.Nodes, "nodes", 5, "nodes (3-9; 2-9 with -election pglock)")
+	fs.StringVar(&cfg.Election, "election", "quorum", "election backend: quorum or pglock (the coordination database is simulated too)")
 	fs.BoolVar(&cfg.Sync, "sync", false, "synchronous_mode=quorum")
 	fs.IntVar(&cfg.NumSync, "num-sync", 1, "standbys that must flush a commit in sync mode")
 	fs.DurationVar(&cfg.Duration, "duration", 70*time.Second, "simulated time per run")
@@ -72,6 +73,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		if sf, err := sim.ParseScenarioFile(string(b)); err == nil {
 			sf.Config.Seed = cfg.Seed
+			if sf.Config.Election == "" {
+				sf.Config.Election = cfg.Election
+			}
 			cfg, file = sf.Config, &sf
 		} else if steps, err2 := sim.ParseSchedule(scheduleOnly(string(b))); err2 == nil && len(steps) > 0 {
 			cfg.Schedule = steps
