@@ -44,6 +44,9 @@ type pgFacts struct {
 	// standbyOK: running as a replica with no operation in progress.
 	standbyOK bool
 	position  election.Position
+	// fencedPrimary: the primary named under the current token, without
+	// its lease, its WAL that token's history (election.Local).
+	fencedPrimary bool
 }
 
 // localFacts is what SetLocal is given. Healthy here means "runs as a
@@ -51,7 +54,7 @@ type pgFacts struct {
 // when the primary dies nobody streams, and requiring it would leave
 // Choose with no eligible candidate (the simulator found exactly that).
 func localFacts(f pgFacts) election.Local {
-	return election.Local{Healthy: f.running && f.standbyOK, Position: f.position}
+	return election.Local{Healthy: f.running && f.standbyOK, Position: f.position, FencedPrimary: f.fencedPrimary}
 }
 
 // nodeState is what the daemon gossips about itself.

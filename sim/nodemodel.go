@@ -61,7 +61,20 @@ func (n *simNode) facts() pgFacts {
 		primary:   n.pg.role == pgPrimary && !n.pg.busy(),
 		standbyOK: n.pg.role == pgStandby && !n.pg.busy(),
 		position:  n.pg.position(),
+		// As the daemon's fencedPrimary: named primary under the current
+		// token, no lease, its WAL written under that token (this model's
+		// fence closes the gate without stopping PostgreSQL, so a
+		// running primary counts too; a standby does not).
+		fencedPrimary: n.fencedPrimary(),
 	}
+}
+
+func (n *simNode) fencedPrimary() bool {
+	if n.node == nil || n.node.LeaseValid() || n.pg.busy() || n.pg.role == pgStandby {
+		return false
+	}
+	st := n.node.State()
+	return st.Bootstrapped && st.Primary == n.id && st.Token != 0 && n.pg.writerToken == st.Token
 }
 
 // leaseValidAt: the daemon's lease, judged on its monotonic clock at real

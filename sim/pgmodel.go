@@ -167,6 +167,11 @@ func (s *sim) stepPG(n *simNode) {
 	case p.wantPrimary && p.role == pgStandby:
 		p.op, p.opUntil = opPromote, s.now+delay(100*time.Millisecond, time.Second)
 		s.record(n.id, "pg", "promoting")
+	case p.wantPrimary && p.writerToken != p.wantToken && p.wantToken > p.writerToken:
+		// Promoted again while still running as primary (reclaim): the
+		// daemon records the new writer token before writing under it.
+		p.writerToken = p.wantToken
+		s.record(n.id, "pg", fmt.Sprintf("primary again under token %d (same timeline %d)", p.writerToken, p.tl))
 	case p.wantPrimary:
 	case p.upstream == 0 || p.upstream == n.id:
 		if p.role == pgStopped {
