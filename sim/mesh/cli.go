@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
+	"sync"
 	"time"
 )
 
@@ -21,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--no-filter] [--retransmit-mult M] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -42,6 +44,8 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the daemon's 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	mlLog := fs.String("memberlist-log", "", "write every node's memberlist log to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	usageErr := func(err error) int {
 		fmt.Fprintf(stderr, "ramd sim mesh: %v\nusage: %s\n", err, Usage)
@@ -78,6 +82,25 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	// than the CPU that the simulated timeouts depend on.
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usageErr(fmt.Errorf("--cpuprofile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr(fmt.Errorf("--cpuprofile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *mlLog != "" {
+		f, err := os.Create(*mlLog)
+		if err != nil {
+			return usageErr(fmt.Errorf("--memberlist-log: %w", err))
+		}
+		defer f.Close()
+		cfg.LogOutput = &lockedWriter{w: f}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -118,4 +141,16 @@ func validateFlags(c Config) error {
 		return fmt.Errorf("--stable must not be negative, got %v", c.Stable)
 	}
 	return c.Validate()
+}
+
+// lockedWriter serialises the writes of many loggers to one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
