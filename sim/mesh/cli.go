@@ -23,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -40,9 +40,11 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay of every packet")
 	fs.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay, up to this")
 	fs.DurationVar(&cfg.Stable, "stable", 0, "quiet window after the crash (default 5s)")
-	fs.BoolVar(&cfg.NoPartition, "no-partition", false, "skip the partition and re-merge phase")
+	noPart := fs.Bool("no-partition", false, "skip the partition and re-merge phase (the default with the large preset)")
+	part := fs.Bool("partition", false, "run the partition and re-merge phase (the default with the daemon preset)")
+	preset := fs.String("preset", PresetAuto, "memberlist settings: auto (daemon below 500 nodes, large from 500), daemon or large; see docs/benchmarks.md")
 	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
-	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the daemon's 4)")
+	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	mlLog := fs.String("memberlist-log", "", "write every node's memberlist log to this file")
@@ -69,10 +71,22 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	if *mult < 0 || *mult > 10 {
 		return usageErr(fmt.Errorf("--retransmit-mult must be between 1 and 10, got %d", *mult))
 	}
+	if *part && *noPart {
+		return usageErr(errors.New("--partition and --no-partition contradict each other"))
+	}
+	t, err := PresetTimings(*preset, cfg.Nodes)
+	if err != nil {
+		return usageErr(fmt.Errorf("--preset: %w", err))
+	}
 	if *mult > 0 {
-		t := TimingsFor(cfg.Nodes)
 		t.RetransmitMult = *mult
-		cfg.Timings = &t
+	}
+	cfg.Timings = &t
+	// The partition phase re-forms half the mesh after the heal, as
+	// costly as a formation: the large preset leaves it out unless asked.
+	cfg.NoPartition = *noPart || (t.Preset == PresetLarge && !*part)
+	if err := t.Validate(); err != nil {
+		return usageErr(err)
 	}
 	if !*quiet {
 		cfg.Progress = stderr

@@ -65,6 +65,9 @@ func (c Config) Validate() error {
 	case c.Seeds < 0 || c.Seeds > c.Nodes:
 		return fmt.Errorf("seeds must be in [0, nodes], got %d", c.Seeds)
 	}
+	if c.Timings != nil {
+		return c.Timings.Validate()
+	}
 	return nil
 }
 
@@ -126,6 +129,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Formation = Seconds(time.Since(began))
 	res.FormationSettled = r.settle(ctx)
 	res.FormationVerdicts = r.rec.observations(catFormation)
+	measured, cpuMeasured := time.Now(), processCPU()
+	res.FormationCPU = Seconds(cpuMeasured - cpu0)
 	r.netw.SetDefaultLink(Link{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss})
 	r.rec.measuring.Store(true)
 
@@ -209,6 +214,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Net = r.netw.Stats()
 	res.Wall = Seconds(time.Since(began))
 	res.CPU = Seconds(processCPU() - cpu0)
+	res.MeasureWall = Seconds(time.Since(measured))
+	res.MeasureCPU = Seconds(processCPU() - cpuMeasured)
 	res.PeakRSSMB = peakRSSMB()
 	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
 		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
