@@ -23,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -44,6 +44,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	part := fs.Bool("partition", false, "run the partition and re-merge phase (the default with the daemon preset)")
 	preset := fs.String("preset", PresetAuto, "memberlist settings: auto (daemon below 500 nodes, large from 500), daemon or large; see docs/benchmarks.md")
 	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
+	wave := fs.Int("wave", -1, "nodes joining at a time while the cluster forms, each wave once the previous ones are absorbed (0: all at once; default: the preset's, a tenth of the nodes with the large preset)")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -82,6 +83,16 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		t.RetransmitMult = *mult
 	}
 	cfg.Timings = &t
+	switch {
+	case *wave < -1:
+		return usageErr(fmt.Errorf("--wave must not be negative, got %d", *wave))
+	case *wave > cfg.Nodes:
+		return usageErr(fmt.Errorf("--wave must be at most --nodes (%d), got %d", cfg.Nodes, *wave))
+	case *wave >= 0:
+		cfg.Wave = *wave
+	case t.Preset == PresetLarge:
+		cfg.Wave = cfg.Nodes / 10
+	}
 	// The partition phase re-forms half the mesh after the heal, as
 	// costly as a formation: the large preset leaves it out unless asked.
 	cfg.NoPartition = *noPart || (t.Preset == PresetLarge && !*part)

@@ -70,6 +70,8 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--retransmit-mult", "20"}, "--retransmit-mult"},
 		{[]string{"--partition", "--no-partition"}, "contradict"},
 		{[]string{"--preset", "huge"}, "--preset"},
+		{[]string{"--nodes", "10", "--wave", "11"}, "--wave"},
+		{[]string{"--wave", "-2"}, "--wave"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
@@ -121,7 +123,7 @@ func TestPresets(t *testing.T) {
 	}
 	// The large preset changes only what it documents.
 	want := daemon
-	want.Preset, want.RetransmitMult = PresetLarge, largeMult
+	want.Preset, want.RetransmitMult, want.TCPTimeout = PresetLarge, largeMult, 12*time.Second
 	if large != want {
 		t.Errorf("large preset differs from the daemon preset in more than documented:\n%+v\n%+v", large, want)
 	}

@@ -76,8 +76,9 @@ const (
 	// PresetDaemon is TimingsFor's description above: the daemon's
 	// settings, probe and gossip intervals scaled.
 	PresetDaemon = "daemon"
-	// PresetLarge is PresetDaemon with the change a 1,000-node mesh in
-	// one process on two shared cores needs (largeMult).
+	// PresetLarge is PresetDaemon with the changes a 1,000-node mesh in
+	// one process on two shared cores needs: memberlist's RetransmitMult
+	// (largeMult) and the stream timeout scaled like the probe timeout.
 	PresetLarge = "large"
 )
 
@@ -132,6 +133,13 @@ func PresetTimings(preset string, n int) (Timings, error) {
 	}
 	if preset == PresetLarge {
 		t.RetransmitMult = largeMult
+		// Joins and push/pulls are streams whose other end is one of the
+		// n memberlists sharing the process: like an ack, the answer waits
+		// for the process's backlog, so the stream timeout scales with
+		// the probe timeout. With the daemon's 3 s, joins into a
+		// 1,000-node mesh on a loaded machine timed out and were retried
+		// until formation failed.
+		t.TCPTimeout = scale(ramdmesh.DefaultTCPTimeout)
 	}
 	return t, nil
 }
