@@ -63,6 +63,10 @@ type Timings struct {
 //   - RejoinInterval is the daemon's (5 s): as in the daemon, every node
 //     re-joins the seeds it does not see alive, which is what re-merges a
 //     healed partition once the dead are reaped.
+//
+// That is PresetDaemon, used below LargeFrom (500) nodes. From there on
+// TimingsFor returns PresetLarge, which also changes memberlist's
+// RetransmitMult (largeMult) and TCPTimeout; see PresetTimings.
 func TimingsFor(n int) Timings {
 	t, _ := PresetTimings(PresetAuto, n) // PresetAuto is always known
 	return t
