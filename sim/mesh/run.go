@@ -294,8 +294,9 @@ func (r *runner) form(ctx context.Context) error {
 			members.Store(int32(inCluster))
 			// The next wave joins once this one is absorbed: every
 			// member sees every member (or the wave's time is up; the
-			// final wait below catches a formation that never settles).
-			r.waitUntil(ctx, waveTimeout, func() bool { return r.countLive(inCluster) == inCluster }) //nolint:errcheck // ctx is checked by the loop
+			// final wait below catches a formation that never settles;
+			// the loop checks ctx).
+			_, _, _ = r.waitUntil(ctx, waveTimeout, func() bool { return r.countLive(inCluster) == inCluster })
 		}
 	}
 	if err := ctx.Err(); err != nil {
