@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
+	"sync"
 	"time"
 )
 
@@ -21,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--no-partition] [--no-filter] [--retransmit-mult M] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -38,10 +40,15 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Delay, "delay", 0, "one-way delay of every packet")
 	fs.DurationVar(&cfg.Jitter, "jitter", 0, "extra random delay, up to this")
 	fs.DurationVar(&cfg.Stable, "stable", 0, "quiet window after the crash (default 5s)")
-	fs.BoolVar(&cfg.NoPartition, "no-partition", false, "skip the partition and re-merge phase")
+	noPart := fs.Bool("no-partition", false, "skip the partition and re-merge phase (the default with the large preset)")
+	part := fs.Bool("partition", false, "run the partition and re-merge phase (the default with the daemon preset)")
+	preset := fs.String("preset", PresetAuto, "memberlist settings: auto (daemon below 500 nodes, large from 500), daemon or large; see docs/benchmarks.md")
 	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
-	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the daemon's 4)")
+	wave := fs.Int("wave", -1, "nodes joining at a time while the cluster forms, each wave once the previous ones are absorbed (0: all at once; default: the preset's, a tenth of the nodes with the large preset)")
+	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	mlLog := fs.String("memberlist-log", "", "write every node's memberlist log to this file")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	usageErr := func(err error) int {
 		fmt.Fprintf(stderr, "ramd sim mesh: %v\nusage: %s\n", err, Usage)
@@ -65,10 +72,32 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	if *mult < 0 || *mult > 10 {
 		return usageErr(fmt.Errorf("--retransmit-mult must be between 1 and 10, got %d", *mult))
 	}
+	if *part && *noPart {
+		return usageErr(errors.New("--partition and --no-partition contradict each other"))
+	}
+	t, err := PresetTimings(*preset, cfg.Nodes)
+	if err != nil {
+		return usageErr(fmt.Errorf("--preset: %w", err))
+	}
 	if *mult > 0 {
-		t := TimingsFor(cfg.Nodes)
 		t.RetransmitMult = *mult
-		cfg.Timings = &t
+	}
+	cfg.Timings = &t
+	switch {
+	case *wave < -1:
+		return usageErr(fmt.Errorf("--wave must not be negative, got %d", *wave))
+	case *wave > cfg.Nodes:
+		return usageErr(fmt.Errorf("--wave must be at most --nodes (%d), got %d", cfg.Nodes, *wave))
+	case *wave >= 0:
+		cfg.Wave = *wave
+	case t.Preset == PresetLarge:
+		cfg.Wave = cfg.Nodes / 10
+	}
+	// The partition phase re-forms half the mesh after the heal, as
+	// costly as a formation: the large preset leaves it out unless asked.
+	cfg.NoPartition = *noPart || (t.Preset == PresetLarge && !*part)
+	if err := t.Validate(); err != nil {
+		return usageErr(err)
 	}
 	if !*quiet {
 		cfg.Progress = stderr
@@ -78,6 +107,25 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	// than the CPU that the simulated timeouts depend on.
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return usageErr(fmt.Errorf("--cpuprofile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return usageErr(fmt.Errorf("--cpuprofile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *mlLog != "" {
+		f, err := os.Create(*mlLog)
+		if err != nil {
+			return usageErr(fmt.Errorf("--memberlist-log: %w", err))
+		}
+		defer f.Close()
+		cfg.LogOutput = &lockedWriter{w: f}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -118,4 +166,16 @@ func validateFlags(c Config) error {
 		return fmt.Errorf("--stable must not be negative, got %v", c.Stable)
 	}
 	return c.Validate()
+}
+
+// lockedWriter serialises the writes of many loggers to one file.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"hash/maphash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -37,7 +38,8 @@ import (
 // included) at receiver R only when all of these hold:
 //
 //  1. m is an alive message about a node X other than R;
-//  2. a byte-identical copy of m was delivered to R before and R's
+//  2. a byte-identical copy of m (identical as far as a 128-bit hash of
+//     the bytes tells, see msgKey) was delivered to R before and R's
 //     memberlist has processed it: the copy went into R's receive queue,
 //     no message was dropped by R's handler queue (memberlist logs
 //     "handler queue full") from then until a marker queued after the
@@ -77,9 +79,22 @@ const (
 // pendingAlive is an alive message delivered to the receiver and not yet
 // known to be processed.
 type pendingAlive struct {
-	key   string
+	key   msgKey
 	subj  int32
 	epoch uint32
+}
+
+// msgKey identifies a message by its bytes: two independently seeded
+// 64-bit hashes (hash/maphash) of them. The filter used the bytes
+// themselves as map keys; at 1,000 nodes those maps held about a million
+// strings that every garbage collection had to scan. A false match needs
+// two distinct alive messages to agree in all 128 bits.
+type msgKey [2]uint64
+
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func keyOf(b []byte) msgKey {
+	return msgKey{maphash.Bytes(keySeeds[0], b), maphash.Bytes(keySeeds[1], b)}
 }
 
 // confirmedAlive is an alive message the receiver has processed.
@@ -100,7 +115,7 @@ type aliveFilter struct {
 	drops atomic.Int64
 
 	mu        sync.Mutex
-	confirmed map[string]confirmedAlive
+	confirmed map[msgKey]confirmedAlive
 	// cur: delivered since the last marker was queued; curDrops: drops
 	// before the first of them was queued.
 	cur      []pendingAlive
@@ -118,7 +133,7 @@ func newAliveFilter(self, capacity int) *aliveFilter {
 		self:      int32(self),
 		leaves:    make([]atomic.Uint32, capacity),
 		alive:     make([]atomic.Bool, capacity),
-		confirmed: make(map[string]confirmedAlive),
+		confirmed: make(map[msgKey]confirmedAlive),
 	}
 }
 
@@ -206,7 +221,8 @@ func (f *aliveFilter) filter(b []byte) (out []byte, fresh []pendingAlive, droppe
 			kept = append(kept, part)
 			continue
 		}
-		if c, hit := f.confirmed[string(part)]; hit &&
+		key := keyOf(part)
+		if c, hit := f.confirmed[key]; hit &&
 			f.leaves[c.subj].Load() == c.epoch && f.alive[c.subj].Load() {
 			dropped++
 			continue
@@ -214,7 +230,7 @@ func (f *aliveFilter) filter(b []byte) (out []byte, fresh []pendingAlive, droppe
 		kept = append(kept, part)
 		subj := int32(nodeIndex(aliveSubject(part[1:])))
 		if subj >= 0 && int(subj) < len(f.leaves) && subj != f.self {
-			fresh = append(fresh, pendingAlive{key: string(part), subj: subj, epoch: f.leaves[subj].Load()})
+			fresh = append(fresh, pendingAlive{key: key, subj: subj, epoch: f.leaves[subj].Load()})
 		}
 	}
 	switch {

@@ -61,9 +61,8 @@ type Network struct {
 	byAddr   map[string]*Transport
 	byName   map[string]*Transport
 	def      Link
-	links    map[[2]string]Link       // (from addr, to addr) overrides
-	side     map[string]int           // partition side by addr; nil: no partition
-	streams  map[*streamConn]struct{} // guarded by streamsMu
+	links    map[[2]string]Link // (from addr, to addr) overrides
+	side     map[string]int     // partition side by addr; nil: no partition
 	nextHost uint32
 	// capacity is the number of nodes the network is sized for (node
 	// indexes in state messages are below it).
@@ -77,9 +76,6 @@ type Network struct {
 	// filterTap, if set (tests), sees every packet the filter handles:
 	// as sent and as delivered (nil: not delivered).
 	filterTap func(dst *Transport, sent, delivered []byte)
-	// streamsMu guards streams, apart from mu: a stream opens per dial,
-	// and a write lock on mu per dial stalled every packet's route lookup.
-	streamsMu sync.Mutex
 
 	sent, delivered, lostRandom, lostPartition, lostDown, lostOverflow  atomic.Int64
 	dials, dialsRefused, dialsTimedOut, streamsCut                      atomic.Int64
@@ -105,7 +101,6 @@ func NewNetwork(def Link, seed uint64, capacity int) *Network {
 		byName:   make(map[string]*Transport),
 		def:      def,
 		links:    make(map[[2]string]Link),
-		streams:  make(map[*streamConn]struct{}),
 		seed:     seed,
 	}
 }
@@ -188,14 +183,13 @@ func (n *Network) Partition(groups ...[]string) error {
 		}
 	}
 	n.side = side
-	var cut []*streamConn
-	n.streamsMu.Lock()
-	for s := range n.streams {
-		if side[s.local.addr] != side[s.remote.addr] {
-			cut = append(cut, s)
-		}
+	var cut []*streamPair
+	for _, t := range n.byAddr {
+		cut = t.openStreams(cut, func(p *streamPair) bool {
+			// Each pair is listed by both ends: take it from its dialer.
+			return p.ends[0].local == t && side[p.ends[0].local.addr] != side[p.ends[0].remote.addr]
+		})
 	}
-	n.streamsMu.Unlock()
 	n.mu.Unlock()
 	n.closeStreams(cut)
 	return nil
@@ -220,14 +214,7 @@ func (n *Network) Crash(name string) error {
 		return fmt.Errorf("sim/mesh: unknown node %q", name)
 	}
 	t.crashed.Store(true)
-	var cut []*streamConn
-	n.streamsMu.Lock()
-	for s := range n.streams {
-		if s.local == t || s.remote == t {
-			cut = append(cut, s)
-		}
-	}
-	n.streamsMu.Unlock()
+	cut := t.openStreams(nil, func(*streamPair) bool { return true })
 	n.mu.Unlock()
 	n.closeStreams(cut)
 	return nil
@@ -384,21 +371,9 @@ func (n *Network) enqueue(dst *Transport, p *memberlist.Packet) bool {
 	}
 }
 
-func (n *Network) addStream(s *streamConn) {
-	n.streamsMu.Lock()
-	n.streams[s] = struct{}{}
-	n.streamsMu.Unlock()
-}
-
-func (n *Network) removeStream(s *streamConn) {
-	n.streamsMu.Lock()
-	delete(n.streams, s)
-	n.streamsMu.Unlock()
-}
-
-func (n *Network) closeStreams(cut []*streamConn) {
-	for _, s := range cut {
-		if s.cut() {
+func (n *Network) closeStreams(cut []*streamPair) {
+	for _, p := range cut {
+		if p.cut() {
 			n.streamsCut.Add(1)
 		}
 	}

@@ -83,7 +83,7 @@ func newNode(idx int, netw *Network, t Timings, rec *recorder, seedIdx []int, lo
 		// memberlist calls NumNodes on every gossip round: use the count
 		// kept by the event callbacks, not the O(n) Members().
 		NumNodes:       func() int { return int(nd.live.Load()) },
-		RetransmitMult: t.RetransmitMult,
+		RetransmitMult: t.StateRetransmitMult,
 	}
 
 	mc := memberlist.DefaultLANConfig()

@@ -13,9 +13,10 @@ func WriteTable(w io.Writer, res *Result) {
 	t := res.Timings
 	fmt.Fprintf(w, "mesh simulator: %d nodes, loss %.1f%%, seed %d\n", res.Nodes, res.Loss*100, res.Seed)
 	lower, upper := t.SuspicionTimeout(res.Nodes)
-	fmt.Fprintf(w, "timings (x%.2f of the daemon's): probe %v / timeout %v, gossip %v to %d, suspicion %v-%v, rejoin %v\n\n",
-		t.Scale, t.ProbeInterval, t.ProbeTimeout, t.GossipInterval, t.GossipNodes,
-		lower.Round(time.Millisecond), upper.Round(time.Millisecond), t.RejoinInterval)
+	fmt.Fprintf(w, "timings (preset %s, x%.2f of the daemon's): probe %v / timeout %v, gossip %v to %d, suspicion %v-%v, push/pull %v, rejoin %v, retransmit mult %d (state broadcasts %d)\n\n",
+		t.Preset, t.Scale, t.ProbeInterval, t.ProbeTimeout, t.GossipInterval, t.GossipNodes,
+		lower.Round(time.Millisecond), upper.Round(time.Millisecond), t.PushPullInterval, t.RejoinInterval,
+		t.RetransmitMult, t.StateRetransmitMult)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tnodes\tmedian\tp90\tmax\tall nodes")
 	row := func(name string, s Spread) {
@@ -83,7 +84,8 @@ func WriteTable(w io.Writer, res *Result) {
 	if res.PeakRSSMB > 0 {
 		rss = fmt.Sprintf(", peak RSS %d MB", res.PeakRSSMB)
 	}
-	fmt.Fprintf(tw, "wall clock\t%v (CPU %v)%s\n", res.Wall, res.CPU, rss)
+	fmt.Fprintf(tw, "wall clock\t%v (CPU %v)%s; formation and settling %v (CPU %v), measured phases %v (CPU %v)\n",
+		res.Wall, res.CPU, rss, res.Wall-res.MeasureWall, res.FormationCPU, res.MeasureWall, res.MeasureCPU)
 	verdict := "PASS"
 	if !res.Pass {
 		verdict = "FAIL"

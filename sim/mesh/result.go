@@ -113,7 +113,13 @@ type Result struct {
 	Net  NetStats `json:"net"`
 	Wall Seconds  `json:"wall"`
 	// CPU is the process's user+system CPU time over the run.
-	CPU       Seconds `json:"cpu"`
-	PeakRSSMB int64   `json:"peak_rss_mb,omitempty"`
-	Pass      bool    `json:"pass"`
+	CPU Seconds `json:"cpu"`
+	// FormationCPU is the CPU time of formation and settling; MeasureWall
+	// and MeasureCPU are the wall clock and CPU time after it (the
+	// measured phases).
+	FormationCPU Seconds `json:"formation_cpu"`
+	MeasureWall  Seconds `json:"measure_wall"`
+	MeasureCPU   Seconds `json:"measure_cpu"`
+	PeakRSSMB    int64   `json:"peak_rss_mb,omitempty"`
+	Pass         bool    `json:"pass"`
 }

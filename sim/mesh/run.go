@@ -38,6 +38,12 @@ type Config struct {
 	NoFilter bool
 	Timings  *Timings // nil: TimingsFor(Nodes)
 	Seeds    int      // seed nodes every node (re)joins; 0: min(5, Nodes)
+	// Wave is how many nodes join at a time while the cluster forms: a
+	// wave joins once every member sees every member of the waves before
+	// it (0: all nodes at once). Joining in waves keeps the gossip of the
+	// joins (every node re-sends every node it learns) from arriving as
+	// one burst that starves the acks.
+	Wave int
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -64,6 +70,11 @@ func (c Config) Validate() error {
 		return errors.New("durations must not be negative")
 	case c.Seeds < 0 || c.Seeds > c.Nodes:
 		return fmt.Errorf("seeds must be in [0, nodes], got %d", c.Seeds)
+	case c.Wave < 0:
+		return fmt.Errorf("wave must not be negative, got %d", c.Wave)
+	}
+	if c.Timings != nil {
+		return c.Timings.Validate()
 	}
 	return nil
 }
@@ -126,6 +137,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Formation = Seconds(time.Since(began))
 	res.FormationSettled = r.settle(ctx)
 	res.FormationVerdicts = r.rec.observations(catFormation)
+	measured, cpuMeasured := time.Now(), processCPU()
+	res.FormationCPU = Seconds(cpuMeasured - cpu0)
 	r.netw.SetDefaultLink(Link{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss})
 	r.rec.measuring.Store(true)
 
@@ -209,6 +222,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Net = r.netw.Stats()
 	res.Wall = Seconds(time.Since(began))
 	res.CPU = Seconds(processCPU() - cpu0)
+	res.MeasureWall = Seconds(time.Since(measured))
+	res.MeasureCPU = Seconds(processCPU() - cpuMeasured)
 	res.PeakRSSMB = peakRSSMB()
 	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
 		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
@@ -249,49 +264,45 @@ func (r *runner) form(ctx context.Context) error {
 	for _, s := range r.seeds {
 		isSeed[s] = true
 	}
-	var joined, joinRetries atomic.Int32
+	var joined, joinRetries, members atomic.Int32
+	members.Store(int32(len(r.seeds)))
 	r.setStatus(func() string {
-		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d retried), %d see everyone, views %s",
-			joined.Load(), n-len(r.seeds), joinRetries.Load(), r.countLive(n), r.viewSizes())
+		m := int(members.Load())
+		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d retried), %d see all %d members, views %s",
+			joined.Load(), n-len(r.seeds), joinRetries.Load(), r.countLive(m), m, r.viewSizes())
 	})
-	sem := make(chan struct{}, joinConcurrency)
-	var wg sync.WaitGroup
-	var joinErr atomic.Pointer[error]
+	var others []*node
 	for _, nd := range r.nodes {
-		if isSeed[nd.idx] {
-			continue
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(nd *node, seed string) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			// A join can time out when the process is saturated; the
-			// daemon's join loop would try again, and so does this.
-			var err error
-			for attempt := range joinAttempts {
-				if attempt > 0 && sleepCtx(ctx, time.Second) != nil {
-					break
-				}
-				if _, err = nd.ml.Join([]string{seed}); err == nil {
-					break
-				}
-				joinRetries.Add(1)
-			}
-			if err != nil {
-				e := fmt.Errorf("%s cannot join (%d attempts): %w", nd.name, joinAttempts, err)
-				joinErr.Store(&e)
-			}
-			joined.Add(1)
-		}(nd, r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr())
-		if ctx.Err() != nil {
-			break
+		if !isSeed[nd.idx] {
+			others = append(others, nd)
 		}
 	}
-	wg.Wait()
-	if e := joinErr.Load(); e != nil {
-		return *e
+	wave := r.cfg.Wave
+	if wave <= 0 {
+		wave = len(others)
 	}
+	inCluster := len(r.seeds)
+	var joinErr atomic.Pointer[error]
+	for start := 0; start < len(others) && ctx.Err() == nil; start += wave {
+		batch := others[start:min(start+wave, len(others))]
+		r.joinAll(ctx, batch, &joined, &joinRetries, &joinErr)
+		if e := joinErr.Load(); e != nil {
+			return *e
+		}
+		inCluster += len(batch)
+		if start+wave < len(others) {
+			members.Store(int32(inCluster))
+			// The next wave joins once this one is absorbed: every
+			// member sees every member (or the wave's time is up; the
+			// final wait below catches a formation that never settles;
+			// the loop checks ctx).
+			_, _, _ = r.waitUntil(ctx, waveTimeout, func() bool { return r.countLive(inCluster) == inCluster })
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	members.Store(int32(n))
 	for _, nd := range r.nodes {
 		go nd.rejoinLoop(r.t.RejoinInterval)
 	}
@@ -597,6 +608,45 @@ func peakRSSMB() int64 {
 	}
 	return 0
 }
+
+// joinAll joins each node of batch to its seed, joinConcurrency at a
+// time, and returns when all have joined or given up (joinErr set).
+func (r *runner) joinAll(ctx context.Context, batch []*node, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
+	sem := make(chan struct{}, joinConcurrency)
+	var wg sync.WaitGroup
+	for _, nd := range batch {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(nd *node, seed string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			// A join can time out when the process is saturated; the
+			// daemon's join loop would try again, and so does this.
+			var err error
+			for attempt := range joinAttempts {
+				if attempt > 0 && sleepCtx(ctx, time.Second) != nil {
+					break
+				}
+				if _, err = nd.ml.Join([]string{seed}); err == nil {
+					break
+				}
+				retries.Add(1)
+			}
+			if err != nil {
+				e := fmt.Errorf("%s cannot join (%d attempts): %w", nd.name, joinAttempts, err)
+				joinErr.Store(&e)
+			}
+			joined.Add(1)
+		}(nd, r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr())
+	}
+	wg.Wait()
+}
+
+// waveTimeout bounds the wait for one formation wave to be absorbed.
+const waveTimeout = 30 * time.Second
 
 // joinConcurrency bounds the joins in flight while the cluster forms.
 const joinConcurrency = 4

@@ -68,6 +68,10 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--pause-for", "-1s"}, "--pause-for"},
 		{[]string{"--delay", "5s"}, "--delay"},
 		{[]string{"--retransmit-mult", "20"}, "--retransmit-mult"},
+		{[]string{"--partition", "--no-partition"}, "contradict"},
+		{[]string{"--preset", "huge"}, "--preset"},
+		{[]string{"--nodes", "10", "--wave", "11"}, "--wave"},
+		{[]string{"--wave", "-2"}, "--wave"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
@@ -97,5 +101,65 @@ func TestTimingsScale(t *testing.T) {
 	lo, hi := big.SuspicionTimeout(1000)
 	if lo != 12*time.Second || hi != 24*time.Second {
 		t.Errorf("suspicion at 1000 nodes: %v-%v, want 12s-24s", lo, hi)
+	}
+}
+
+func TestPresets(t *testing.T) {
+	// auto keeps the daemon preset for the CI size and switches at
+	// LargeFrom.
+	if got := TimingsFor(100); got.Preset != PresetDaemon || got.RetransmitMult != 4 || got.PushPullInterval != 5*time.Second {
+		t.Errorf("100 nodes: %+v, want the daemon preset", got)
+	}
+	if got := TimingsFor(LargeFrom - 1); got.Preset != PresetDaemon {
+		t.Errorf("%d nodes: preset %q", LargeFrom-1, got.Preset)
+	}
+	daemon, err := PresetTimings(PresetDaemon, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	large := TimingsFor(1000)
+	if large.Preset != PresetLarge || large.RetransmitMult != largeMult || large.StateRetransmitMult != 4 {
+		t.Errorf("1000 nodes: %+v", large)
+	}
+	// The large preset changes only what it documents.
+	want := daemon
+	want.Preset, want.RetransmitMult, want.TCPTimeout = PresetLarge, largeMult, 12*time.Second
+	if large != want {
+		t.Errorf("large preset differs from the daemon preset in more than documented:\n%+v\n%+v", large, want)
+	}
+	for _, p := range []string{PresetAuto, PresetDaemon, PresetLarge} {
+		tm, err := PresetTimings(p, 1000)
+		if err != nil || tm.Validate() != nil {
+			t.Errorf("preset %s: %v / %v", p, err, tm.Validate())
+		}
+	}
+	if _, err := PresetTimings("huge", 1000); err == nil || !strings.Contains(err.Error(), "huge") {
+		t.Errorf("unknown preset: %v", err)
+	}
+}
+
+func TestTimingsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Timings)
+		want string
+	}{
+		{"timeout not below interval", func(tm *Timings) { tm.ProbeTimeout = tm.ProbeInterval }, "probe timeout"},
+		{"zero gossip interval", func(tm *Timings) { tm.GossipInterval = 0 }, "positive"},
+		{"no gossip nodes", func(tm *Timings) { tm.GossipNodes = 0 }, "gossip nodes"},
+		{"zero retransmit mult", func(tm *Timings) { tm.RetransmitMult = 0 }, "retransmit"},
+		{"huge state mult", func(tm *Timings) { tm.StateRetransmitMult = 11 }, "retransmit"},
+		{"zero suspicion mult", func(tm *Timings) { tm.SuspicionMult = 0 }, "suspicion"},
+	} {
+		tm := TimingsFor(100)
+		tc.mod(&tm)
+		err := tm.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)
+		}
+		// Run refuses such settings before building anything.
+		if _, err := Run(context.Background(), Config{Nodes: 10, Timings: &tm}); err == nil {
+			t.Errorf("%s: Run accepted the settings", tc.name)
+		}
 	}
 }

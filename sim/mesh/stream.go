@@ -15,8 +15,8 @@ type streamConn struct {
 	remote *Transport
 }
 
-// streamPair is both ends of one stream; the network registers the pair
-// (by its dialing end) so a partition or crash can close it.
+// streamPair is both ends of one stream; both end nodes register the
+// pair so a partition or crash can close it.
 type streamPair struct {
 	n      *Network
 	ends   [2]*streamConn
@@ -31,7 +31,8 @@ func newStreamPair(n *Network, dialer, acceptor *Transport) (client, server *str
 	client = &streamConn{Conn: a, pair: p, local: dialer, remote: acceptor}
 	server = &streamConn{Conn: b, pair: p, local: acceptor, remote: dialer}
 	p.ends = [2]*streamConn{client, server}
-	n.addStream(client)
+	dialer.addStream(p)
+	acceptor.addStream(p)
 	return client, server
 }
 
@@ -47,8 +48,7 @@ func (c *streamConn) Close() error {
 
 // cut closes both ends, as a reset connection. It reports whether the
 // stream was still registered (open) before.
-func (c *streamConn) cut() bool {
-	p := c.pair
+func (p *streamPair) cut() bool {
 	p.mu.Lock()
 	was := !p.closed
 	p.mu.Unlock()
@@ -65,6 +65,7 @@ func (p *streamPair) forget() {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		p.n.removeStream(p.ends[0])
+		p.ends[0].local.removeStream(p)
+		p.ends[1].local.removeStream(p)
 	})
 }

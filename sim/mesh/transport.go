@@ -35,6 +35,13 @@ type Transport struct {
 	// filter drops duplicate alive messages to this node (nil: off).
 	filter *aliveFilter
 
+	// streams are the open streams this node is an end of. Each node
+	// keeps its own: one registry for the whole network under one mutex
+	// became a lock convoy at 1,000 nodes (hundreds of dials queued on it
+	// while its holder waited to be scheduled).
+	smu     sync.Mutex
+	streams map[*streamPair]struct{}
+
 	crashed  atomic.Bool
 	shut     atomic.Bool
 	done     chan struct{}
@@ -300,3 +307,30 @@ func IsDialTimeout(err error) bool {
 
 // IsRefused reports whether err is a refused dial.
 func IsRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+func (t *Transport) addStream(p *streamPair) {
+	t.smu.Lock()
+	if t.streams == nil {
+		t.streams = make(map[*streamPair]struct{})
+	}
+	t.streams[p] = struct{}{}
+	t.smu.Unlock()
+}
+
+func (t *Transport) removeStream(p *streamPair) {
+	t.smu.Lock()
+	delete(t.streams, p)
+	t.smu.Unlock()
+}
+
+// openStreams appends to dst the open streams of t that keep accepts.
+func (t *Transport) openStreams(dst []*streamPair, keep func(*streamPair) bool) []*streamPair {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	for p := range t.streams {
+		if keep(p) {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
