@@ -171,41 +171,43 @@ func TestParseWriterToken(t *testing.T) {
 }
 
 // Async mode: the WAL a failover dropped is estimated per token from the
-// acknowledged writes' positions, and checked against
-// maximum_lag_on_failover only in async mode.
+// acknowledged writes' positions, and the kept history is checked against
+// maximum_lag_on_failover measured from where the primary was LossWindow
+// before it stopped (what the others could have seen), in async mode only.
 func TestCheckLostWAL(t *testing.T) {
-	w := func(id int64, port int, token, lsn uint64) Op {
-		op := ack(id, "haproxy", int(id)*10, int(id)*10+5, port, token)
+	w := func(id int64, ms int, port int, token, lsn uint64) Op {
+		op := ack(id, "haproxy", ms, ms+5, port, token)
 		op.LSN = lsn
 		return op
 	}
 	ops := []Op{
-		w(1, 5001, 3, 1000),
-		w(2, 5001, 3, 1100), // survives: the kept history reaches 1100
-		w(3, 5001, 3, 1300), // lost
-		w(4, 5001, 3, 1900), // lost: 800 bytes past the kept 1100
-		w(5, 5002, 4, 5000), // the new primary's writes survive
-		w(6, 5003, 5, 9000), // lost, and nothing under token 5 survived
+		w(1, 0, 5001, 3, 1000),
+		w(2, 1000, 5001, 3, 1100), // survives: the kept history reaches 1100
+		w(3, 2000, 5001, 3, 1300), // lost; the last write 3 s before the primary stopped
+		w(4, 5000, 5001, 3, 1900), // lost, unseen
+		w(5, 6000, 5001, 3, 2000), // lost, unseen: the primary's last acknowledgement
+		w(6, 7000, 5002, 4, 5000), // the new primary's writes survive
+		w(7, 8000, 5003, 5, 9000), // lost, and nothing under token 5 survived
 	}
-	present := map[int64]string{1: "", 2: "", 5: ""}
-	in := CheckInput{Ops: ops, Present: present, PortNode: ports, From: at(0), To: at(100), LossBound: 500}
+	present := map[int64]string{1: "", 2: "", 6: ""}
+	in := CheckInput{Ops: ops, Present: present, PortNode: ports, From: at(0), To: at(9000), LossBound: 100}
 	f := Check(in)
 	want := []LostWAL{
-		{Token: 3, Node: 1, Writes: 2, Kept: 1100, LastLost: 1900, Bytes: 800},
+		{Token: 3, Node: 1, Writes: 3, Kept: 1100, LastLost: 2000, Bytes: 900, Seen: 1300, Behind: 200},
 		{Token: 5, Node: 3, Writes: 1, Kept: 0, LastLost: 9000, Bytes: 0, NoneKept: true},
 	}
 	if !slices.Equal(f.LostWAL, want) {
 		t.Fatalf("lost WAL %+v, want %+v", f.LostWAL, want)
 	}
-	if v := f.Violations(false); len(v) != 1 || !strings.Contains(v[0], "token 3 (node 1) lost 2 writes spanning 800 bytes") {
-		t.Errorf("async violations %q, want the 800 bytes past the 500-byte bound", v)
+	if v := f.Violations(false); len(v) != 1 || !strings.Contains(v[0], "token 3 (node 1) lost 3 writes: the history kept ends 200 bytes before") {
+		t.Errorf("async violations %q, want token 3 200 bytes short, beyond the 100-byte bound", v)
 	}
-	in.LossBound = 1 << 20
+	in.LossBound = 500 // the 900 bytes span more, but the unseen writes do not count
 	if v := Check(in).Violations(false); len(v) != 0 {
 		t.Errorf("async violations %q within the bound", v)
 	}
 	// Synchronous modes count the lost writes themselves instead.
-	if v := Check(in).Violations(true); len(v) != 1 || !strings.Contains(v[0], "3 acknowledged writes lost") {
+	if v := Check(in).Violations(true); len(v) != 1 || !strings.Contains(v[0], "4 acknowledged writes lost") {
 		t.Errorf("lossless violations %q", v)
 	}
 }

@@ -62,10 +62,10 @@ func (r *Result) Summary() string {
 			if w.NoneKept {
 				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, none of the token's kept, >= %d bytes", w.Token, w.Node, w.Writes, w.Bytes))
 			} else {
-				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, <= %d bytes", w.Token, w.Node, w.Writes, w.Bytes))
+				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, <= %d bytes, %d behind", w.Token, w.Node, w.Writes, w.Bytes, w.Behind))
 			}
 		}
-		row(fmt.Sprintf("lost WAL per token (bound: maximum_lag_on_failover %d bytes)", f.LossBound), strings.Join(l, "; "))
+		row(fmt.Sprintf("lost WAL per token (<= span of the lost writes; behind: kept history short of where the primary was %s before it stopped, bound maximum_lag_on_failover %d bytes)", LossWindow, f.LossBound), strings.Join(l, "; "))
 	}
 	row("in-doubt (failed, but present)", len(f.InDoubt))
 	row("phantom (present, never sent)", len(f.Phantom))
@@ -298,12 +298,13 @@ func (r *Result) Write(dir string) error {
 
 func writeOps(w io.Writer, ops []Op, t0 time.Time) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"id", "client", "sent_s", "done_s", "ok", "port", "token", "timeline", "error"})
+	_ = cw.Write([]string{"id", "client", "sent_s", "done_s", "ok", "port", "token", "timeline", "lsn", "error"})
 	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
 	for _, op := range ops {
 		_ = cw.Write([]string{strconv.FormatInt(op.ID, 10), op.Client,
 			fmt.Sprintf("%.3f", op.Sent.Sub(t0).Seconds()), fmt.Sprintf("%.3f", op.Done.Sub(t0).Seconds()),
-			strconv.FormatBool(op.OK), strconv.Itoa(op.Port), strconv.FormatUint(op.Token, 10), strconv.Itoa(op.Timeline), op.Err + op.TokenErr})
+			strconv.FormatBool(op.OK), strconv.Itoa(op.Port), strconv.FormatUint(op.Token, 10), strconv.Itoa(op.Timeline),
+			strconv.FormatUint(op.LSN, 10), op.Err + op.TokenErr})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
