@@ -381,10 +381,11 @@ type FailoverConfig struct {
 	// SynchronousMode bounds which commits may be lost at failover.
 	// "off": asynchronous replication; a failover loses the commits the
 	// promoted replica had not received, at most maximum_lag_on_failover
-	// bytes behind where the failed primary was last seen plus what it
-	// wrote after that (its position is gossiped after every health check:
-	// about 0.6 s of writes with the defaults). "quorum": a commit is
-	// acknowledged only
+	// bytes behind where the failed primary was last seen, plus what it
+	// acknowledged unseen after that: its position is gossiped after every
+	// health check (about 0.6 s of writes after a crash), and a primary cut
+	// off from the others goes on acknowledging until its lease ends (up
+	// to lease_ttl more). "quorum": a commit is acknowledged only
 	// once synchronous_node_count of the healthy replicas flushed it, and
 	// a failover promotes only a replica that provably holds every
 	// acknowledged commit; when no replica is healthy at all the primary
