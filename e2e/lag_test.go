@@ -66,27 +66,7 @@ func TestFailoverLagReclaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := waitWritable(t, c, 45*time.Second, nil)
-	if p != old {
-		t.Fatalf("%s writable, want the old primary %s promoted again", p.Name, old.Name)
-	}
-	s, err := p.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.FencingToken != before.FencingToken+1 {
-		t.Fatalf("token %d after the reclaim, want %d", s.FencingToken, before.FencingToken+1)
-	}
-	var rows int
-	if err := connect(t, ctx, p).QueryRow(ctx, "SELECT count(*) FROM lagging").Scan(&rows); err != nil || rows != 8000 {
-		t.Fatalf("the reclaimed primary has %d rows (%v), want all 8000", rows, err)
-	}
-	if _, err := c.WaitFormed(ctx); err != nil {
-		t.Fatalf("the replicas do not follow the reclaimed primary: %v", err)
-	}
+	restartReclaimed(t, ctx, c, old, before.FencingToken, "lagging", 8000)
 }
 
 // laggingFailover forms a 3-node async cluster, freezes both replicas'
@@ -237,6 +217,14 @@ func TestFailoverReclaimNoHealthyReplica(t *testing.T) {
 		}
 		return "no coordinator is waiting for a candidate"
 	})
+	restartReclaimed(t, ctx, c, old, before.FencingToken, "kept", 100)
+}
+
+// restartReclaimed starts the killed old primary's daemon and requires
+// that it is promoted again under token+1 (reclaim), with all rows of
+// table, and that the replicas follow it.
+func restartReclaimed(t *testing.T, ctx context.Context, c *cluster.Cluster, old *cluster.Node, token uint64, table string, rows int) {
+	t.Helper()
 	if err := old.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -248,12 +236,12 @@ func TestFailoverReclaimNoHealthyReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.FencingToken != before.FencingToken+1 {
-		t.Fatalf("token %d after the reclaim, want %d", s.FencingToken, before.FencingToken+1)
+	if s.FencingToken != token+1 {
+		t.Fatalf("token %d after the reclaim, want %d", s.FencingToken, token+1)
 	}
-	var rows int
-	if err := connect(t, ctx, p).QueryRow(ctx, "SELECT count(*) FROM kept").Scan(&rows); err != nil || rows != 100 {
-		t.Fatalf("the reclaimed primary has %d rows (%v), want 100", rows, err)
+	var got int
+	if err := connect(t, ctx, p).QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&got); err != nil || got != rows {
+		t.Fatalf("the reclaimed primary has %d rows in %s (%v), want all %d", got, table, err, rows)
 	}
 	if _, err := c.WaitFormed(ctx); err != nil {
 		t.Fatalf("the replicas do not follow the reclaimed primary: %v", err)
