@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ func (r *Result) Summary() string {
 	o := r.Options
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+	notes := slices.Clone(r.Notes)
 	row("nodes", o.Nodes)
 	row("election", o.Election)
 	row("synchronous_mode", o.SyncMode)
@@ -65,7 +67,8 @@ func (r *Result) Summary() string {
 				l = append(l, fmt.Sprintf("token %d (node %d): %d writes, <= %d bytes, %d behind", w.Token, w.Node, w.Writes, w.Bytes, w.Behind))
 			}
 		}
-		row(fmt.Sprintf("lost WAL per token (<= span of the lost writes; behind: kept history short of where the primary was %s before it stopped, bound maximum_lag_on_failover %d bytes)", LossWindow, f.LossBound), strings.Join(l, "; "))
+		row("lost WAL per token (see the note)", strings.Join(l, "; "))
+		notes = append(notes, fmt.Sprintf("lost WAL: <= the span of the lost writes; behind: how far the kept history falls short of where the primary was %s before it stopped, checked against maximum_lag_on_failover (%d bytes)", LossWindow, f.LossBound))
 	}
 	row("in-doubt (failed, but present)", len(f.InDoubt))
 	row("phantom (present, never sent)", len(f.Phantom))
@@ -94,7 +97,7 @@ func (r *Result) Summary() string {
 	}
 	row("verdict", verdict)
 	tw.Flush()
-	for _, n := range r.Notes {
+	for _, n := range notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	return b.String()
