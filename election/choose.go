@@ -190,9 +190,11 @@ type ChooseInput struct {
 	// was seen at (its gossiped state): in asynchronous mode a candidate
 	// more than MaximumLagOnFailover bytes behind it is excluded too, as
 	// in Patroni, so that a failover loses at most that much WAL plus what
-	// the primary wrote after it was last seen. Set only for automatic
-	// failovers; ignored in the synchronous modes (their bar already
-	// keeps every acknowledged commit).
+	// the primary wrote after it was last seen. It bounds automatic
+	// failovers only: ignored with After (a switchover has the old
+	// primary's final record) or Target (a switchover's or an operator's
+	// choice), and in the synchronous modes (their bar already keeps every
+	// acknowledged commit).
 	PrimaryLast *Position
 	// AllowLaggard: if every otherwise eligible candidate lags too much,
 	// take the best of them anyway (availability over freshness).
@@ -257,6 +259,10 @@ type Choice struct {
 // never counted.
 func Choose(in ChooseInput) Choice {
 	in.Candidates = oneOrder(in.Candidates)
+	seen := in.PrimaryLast // also where a reclaimed primary is at least
+	if in.After != nil || in.Target != 0 || in.Sync.Enabled() {
+		in.PrimaryLast = nil
+	}
 	reclaim := reclaimable(in)
 	var best Position
 	for _, c := range in.Candidates {
@@ -281,7 +287,7 @@ func Choose(in ChooseInput) Choice {
 		if len(members) == 0 || got < need {
 			why := fmt.Sprintf("%d of %d synchronous standbys reported, need %d to know every acknowledged commit", got, len(members), need)
 			if reclaim != nil {
-				return reclaimChoice(*reclaim, in, why)
+				return reclaimChoice(*reclaim, seen, why)
 			}
 			return Choice{Reason: "waiting: " + why}
 		}
@@ -322,7 +328,7 @@ func Choose(in ChooseInput) Choice {
 			skipped = append(skipped, fmt.Sprintf("%d: %d bytes behind %v", c.ID, lag(best, c.Position), best))
 			continue
 		}
-		if p := in.PrimaryLast; p != nil && !in.Sync.Enabled() && in.MaximumLagOnFailover > 0 && lag(*p, c.Position) > in.MaximumLagOnFailover {
+		if p := in.PrimaryLast; p != nil && in.MaximumLagOnFailover > 0 && lag(*p, c.Position) > in.MaximumLagOnFailover {
 			laggards = append(laggards, c)
 			skipped = append(skipped, fmt.Sprintf("%d: %d bytes behind the failed primary's last seen position %v (maximum_lag_on_failover %d; a manual failover promotes it anyway)",
 				c.ID, lag(*p, c.Position), *p, in.MaximumLagOnFailover))
@@ -332,7 +338,7 @@ func Choose(in ChooseInput) Choice {
 	}
 	if len(eligible) == 0 && reclaim != nil && !(in.AllowLaggard && len(laggards) > 0) {
 		slices.Sort(skipped)
-		return reclaimChoice(*reclaim, in, "no replica qualifies ("+strings.Join(skipped, "; ")+")")
+		return reclaimChoice(*reclaim, seen, "no replica qualifies ("+strings.Join(skipped, "; ")+")")
 	}
 	note := ""
 	if len(eligible) == 0 && in.AllowLaggard && len(laggards) > 0 {
@@ -371,9 +377,9 @@ func reclaimable(in ChooseInput) *Candidate {
 }
 
 // reclaimChoice chooses the old primary again (see reclaimable).
-func reclaimChoice(c Candidate, in ChooseInput, why string) Choice {
-	if !c.Position.Known() && in.PrimaryLast != nil {
-		c.Position = *in.PrimaryLast // it is at least there
+func reclaimChoice(c Candidate, seen *Position, why string) Choice {
+	if !c.Position.Known() && seen != nil {
+		c.Position = *seen // it is at least there
 	}
 	return Choice{OK: true, Candidate: c, Reason: fmt.Sprintf("node %d, the failed primary, is back with its history intact and %s: promoting it again loses nothing", c.ID, why)}
 }

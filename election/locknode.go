@@ -937,12 +937,6 @@ func (n *LockNode) collect(f *lockFailover) {
 			in.RequireBest = true
 		}
 	}
-	// The failed primary's last position bounds an automatic failover only:
-	// a switchover has the old primary's final record (After), a manual
-	// failover is the operator's choice.
-	if in.After != nil || in.Target != 0 {
-		in.PrimaryLast = nil
-	}
 	ch := Choose(in)
 	if !ch.OK {
 		if ch.Reason != f.waiting {
