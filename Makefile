@@ -41,7 +41,7 @@ test: build vet
 
 # The shared failover suite on the pglock election backend (each test
 # with its own coordination server): about 3 minutes on 2 cores.
-PGLOCK_E2E ?= TestFailoverKillPrimary|TestFailoverLag|TestFailoverReclaim|TestPostgresCrashRestartsInPlace|TestReplicaLossNoFailover|TestReplicaLossQuorum|TestKillPrimaryDaemonOnly|TestFrozenPrimaryDaemon|TestPartitionPrimary$$|TestSwitchover$$
+PGLOCK_E2E ?= TestFailoverKillPrimary|TestFailoverLagReclaim|TestFailoverReclaim|TestPostgresCrashRestartsInPlace|TestReplicaLossNoFailover|TestReplicaLossQuorum|TestKillPrimaryDaemonOnly|TestFrozenPrimaryDaemon|TestPartitionPrimary$$|TestSwitchover$$
 test-pglock: build
 	RAMD_E2E_ELECTION=pglock $(GO) test -count=1 -timeout 10m -run '$(PGLOCK_E2E)' ./e2e
 
