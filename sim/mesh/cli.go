@@ -23,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N | --waves N] [--sync | --no-sync] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -44,7 +44,11 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	part := fs.Bool("partition", false, "run the partition and re-merge phase (the default with the daemon preset)")
 	preset := fs.String("preset", PresetAuto, "memberlist settings: auto (daemon below 500 nodes, large from 500), daemon or large; see docs/benchmarks.md")
 	fs.BoolVar(&cfg.NoFilter, "no-filter", false, "deliver every duplicate alive message (turn off the simulation's duplicate-alive filter)")
-	wave := fs.Int("wave", -1, "nodes joining at a time while the cluster forms, each wave once the previous ones are absorbed (0: all at once; default: the preset's, a tenth of the nodes with the large preset)")
+	wave := fs.Int("wave", -1, "nodes joining at a time while the cluster forms, each wave once the previous ones are absorbed (0: all at once, the daemon preset's default)")
+	waves := fs.Int("waves", -1, "join in this many waves of equal cost, shrinking as the cluster grows (default: 6 with the large preset; replaces --wave)")
+	syncOn := fs.Bool("sync", false, "end each formation wave with an anti-entropy round: each member missing members push/pulls with one that has all (the large preset's default)")
+	syncOff := fs.Bool("no-sync", false, "no anti-entropy round: the formation waits for gossip and memberlist's own push/pulls")
+	udpBuf := fs.Int("udp-buffer", 0, "memberlist UDPBufferSize, the largest packet (default: the preset's; the daemon's is 1400)")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -79,6 +83,9 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr(fmt.Errorf("--preset: %w", err))
 	}
+	if *udpBuf > 0 {
+		t.UDPBufferSize = *udpBuf
+	}
 	if *mult > 0 {
 		t.RetransmitMult = *mult
 	}
@@ -88,11 +95,23 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		return usageErr(fmt.Errorf("--wave must not be negative, got %d", *wave))
 	case *wave > cfg.Nodes:
 		return usageErr(fmt.Errorf("--wave must be at most --nodes (%d), got %d", cfg.Nodes, *wave))
+	case *waves < -1 || *waves > cfg.Nodes:
+		return usageErr(fmt.Errorf("--waves must be between 0 and --nodes (%d), got %d", cfg.Nodes, *waves))
+	case *wave >= 0 && *waves >= 0:
+		return usageErr(errors.New("--wave and --waves exclude each other"))
+	case *syncOn && *syncOff:
+		return usageErr(errors.New("--sync and --no-sync exclude each other"))
+	}
+	large := t.Preset == PresetLarge
+	switch {
 	case *wave >= 0:
 		cfg.Wave = *wave
-	case t.Preset == PresetLarge:
-		cfg.Wave = cfg.Nodes / 10
+	case *waves >= 0:
+		cfg.Waves = *waves
+	case large:
+		cfg.Waves = largeWaves
 	}
+	cfg.Sync = *syncOn || (large && !*syncOff)
 	// The partition phase re-forms half the mesh after the heal, as
 	// costly as a formation: the large preset leaves it out unless asked.
 	cfg.NoPartition = *noPart || (t.Preset == PresetLarge && !*part)

@@ -100,6 +100,9 @@ func newNode(idx int, netw *Network, t Timings, rec *recorder, seedIdx []int, lo
 	mc.TCPTimeout = t.TCPTimeout
 	mc.DeadNodeReclaimTime = t.DeadNodeReclaimTime
 	mc.RetransmitMult = t.RetransmitMult
+	if t.UDPBufferSize > 0 {
+		mc.UDPBufferSize = t.UDPBufferSize
+	}
 	mc.EnableCompression = false // as the daemon
 	mc.Delegate = (*nodeDelegate)(nd)
 	mc.Events = (*nodeEvents)(nd)

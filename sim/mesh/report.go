@@ -37,7 +37,12 @@ func WriteTable(w io.Writer, res *Result) {
 	if !res.FormationSettled {
 		settled = " (gossip not settled)"
 	}
-	fmt.Fprintf(tw, "formation\t%v%s, %d dead verdicts while forming (not counted)\n", res.Formation, settled, res.FormationVerdicts)
+	syncs := ""
+	if res.FormationSyncs > 0 {
+		syncs = fmt.Sprintf(" and %d anti-entropy push/pulls", res.FormationSyncs)
+	}
+	fmt.Fprintf(tw, "formation\t%v%s in %d waves%s, %d dead verdicts while forming (not counted)\n",
+		res.Formation, settled, res.FormationWaves, syncs, res.FormationVerdicts)
 	if p := res.Partition; p != nil {
 		split := "split in " + p.Split.String()
 		if !p.SplitComplete {

@@ -97,6 +97,11 @@ type Result struct {
 	// FormationVerdicts counts dead verdicts while the cluster formed
 	// (not counted as false: the process is saturated by the joins).
 	FormationVerdicts int `json:"formation_verdicts"`
+	// FormationWaves is how many waves the nodes joined in;
+	// FormationSyncs how many push/pulls the anti-entropy rounds made
+	// (Config.Sync; 0 without).
+	FormationWaves int `json:"formation_waves"`
+	FormationSyncs int `json:"formation_syncs"`
 
 	Broadcast Spread `json:"broadcast"` // a state broadcast, as SetLocal
 	Metadata  Spread `json:"metadata"`  // a NodeMeta change via UpdateNode

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -44,6 +45,18 @@ type Config struct {
 	// joins (every node re-sends every node it learns) from arriving as
 	// one burst that starves the acks.
 	Wave int
+	// Waves, when above 0, replaces Wave: the nodes join in that many
+	// waves of equal cost. A wave of m nodes joining c members costs
+	// about 2·m·c alive messages (each joiner learns c members, each
+	// member learns m joiners, and every node re-sends what it learns),
+	// so the waves shrink as the cluster grows: the k-th of W brings the
+	// cluster to n·sqrt(k/W) nodes.
+	Waves int
+	// Sync makes the formation end with one push/pull per node: once the
+	// seeds see every node, each node joins its seed again and receives
+	// the seed's full member list in one stream, instead of learning the
+	// late joiners one alive message at a time by gossip.
+	Sync bool
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -72,6 +85,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("seeds must be in [0, nodes], got %d", c.Seeds)
 	case c.Wave < 0:
 		return fmt.Errorf("wave must not be negative, got %d", c.Wave)
+	case c.Waves < 0 || c.Waves > c.Nodes:
+		return fmt.Errorf("waves must be in [0, nodes], got %d", c.Waves)
 	}
 	if c.Timings != nil {
 		return c.Timings.Validate()
@@ -131,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer r.shutdown()
 
 	// Formation.
-	if err := r.form(ctx); err != nil {
+	if err := r.form(ctx, res); err != nil {
 		return nil, err
 	}
 	res.Formation = Seconds(time.Since(began))
@@ -231,9 +246,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // form creates the nodes and joins them: the seeds join each other, then
-// every other node joins one seed (a few joins at a time), and the run
-// waits until every node sees every node alive.
-func (r *runner) form(ctx context.Context) error {
+// the other nodes join a seed (a few joins at a time), in waves (Wave,
+// Waves), each wave ended by an anti-entropy round when Config.Sync is
+// set; the run waits until every node sees every node alive.
+func (r *runner) form(ctx context.Context, res *Result) error {
 	n := r.cfg.Nodes
 	r.rec.setPhase("formation")
 	for k := range r.cfg.Seeds {
@@ -264,12 +280,12 @@ func (r *runner) form(ctx context.Context) error {
 	for _, s := range r.seeds {
 		isSeed[s] = true
 	}
-	var joined, joinRetries, members atomic.Int32
+	var joined, synced, joinRetries, members atomic.Int32
 	members.Store(int32(len(r.seeds)))
 	r.setStatus(func() string {
 		m := int(members.Load())
-		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d retried), %d see all %d members, views %s",
-			joined.Load(), n-len(r.seeds), joinRetries.Load(), r.countLive(m), m, r.viewSizes())
+		return fmt.Sprintf("formation: %d/%d non-seed nodes joined (%d synced, %d retried), %d see all %d members, views %s",
+			joined.Load(), n-len(r.seeds), synced.Load(), joinRetries.Load(), r.countLive(m), m, r.viewSizes())
 	})
 	var others []*node
 	for _, nd := range r.nodes {
@@ -277,21 +293,33 @@ func (r *runner) form(ctx context.Context) error {
 			others = append(others, nd)
 		}
 	}
-	wave := r.cfg.Wave
-	if wave <= 0 {
-		wave = len(others)
-	}
 	inCluster := len(r.seeds)
 	var joinErr atomic.Pointer[error]
-	for start := 0; start < len(others) && ctx.Err() == nil; start += wave {
-		batch := others[start:min(start+wave, len(others))]
+	batches := r.waves(others)
+	res.FormationWaves = len(batches)
+	defer func() { res.FormationSyncs = int(synced.Load()) }()
+	for k, batch := range batches {
+		if ctx.Err() != nil {
+			break
+		}
+		if k > 0 {
+			// The previous wave's gossip has to drain first: a wave
+			// started on a saturated process delays acks into false
+			// suspicions.
+			r.waitCPUBelow(ctx, waveCPU, waveTimeout)
+		}
 		r.joinAll(ctx, batch, &joined, &joinRetries, &joinErr)
 		if e := joinErr.Load(); e != nil {
 			return *e
 		}
 		inCluster += len(batch)
-		if start+wave < len(others) {
-			members.Store(int32(inCluster))
+		members.Store(int32(inCluster))
+		if r.cfg.Sync {
+			if err := r.syncAll(ctx, inCluster, &synced, &joinRetries); err != nil {
+				return err
+			}
+		}
+		if k < len(batches)-1 {
 			// The next wave joins once this one is absorbed: every
 			// member sees every member (or the wave's time is up; the
 			// final wait below catches a formation that never settles;
@@ -554,6 +582,7 @@ func (r *runner) startProgress(began time.Time) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
+		lastCPU, lastAt := processCPU(), time.Now()
 		for {
 			select {
 			case <-done:
@@ -563,7 +592,10 @@ func (r *runner) startProgress(began time.Time) (stop func()) {
 				if f := r.status.Load(); f != nil {
 					msg = (*f)()
 				}
-				fmt.Fprintf(r.cfg.Progress, "mesh sim %6.1fs  %s\n", time.Since(began).Seconds(), msg)
+				cpu, at := processCPU(), time.Now()
+				cores := (cpu - lastCPU).Seconds() / at.Sub(lastAt).Seconds()
+				lastCPU, lastAt = cpu, at
+				fmt.Fprintf(r.cfg.Progress, "mesh sim %6.1fs  cpu %.2f  %s\n", time.Since(began).Seconds(), cores, msg)
 			}
 		}
 	}()
@@ -612,6 +644,12 @@ func peakRSSMB() int64 {
 // joinAll joins each node of batch to its seed, joinConcurrency at a
 // time, and returns when all have joined or given up (joinErr set).
 func (r *runner) joinAll(ctx context.Context, batch []*node, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
+	r.joinEach(ctx, batch, func(nd *node) string { return r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr() }, joined, retries, joinErr)
+}
+
+// joinEach joins each node of batch to the address target gives it,
+// joinConcurrency at a time.
+func (r *runner) joinEach(ctx context.Context, batch []*node, target func(*node) string, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
 	sem := make(chan struct{}, joinConcurrency)
 	var wg sync.WaitGroup
 	for _, nd := range batch {
@@ -640,10 +678,113 @@ func (r *runner) joinAll(ctx context.Context, batch []*node, joined, retries *at
 				joinErr.Store(&e)
 			}
 			joined.Add(1)
-		}(nd, r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr())
+		}(nd, target(nd))
 	}
 	wg.Wait()
 }
+
+// syncAll is one round of anti-entropy at the end of a formation wave.
+// Gossip leaves a tail: each node re-sends an alive message a bounded
+// number of times, so out of the n² (node, member) pairs a few dozen
+// miss their message and wait for memberlist's periodic push/pull (30 s
+// apart at 1,000 nodes). Once most members see every member, each member
+// that does not joins one that does (a push/pull: the full member list
+// in one stream), which is the push/pull memberlist would do, brought
+// forward. members is how many nodes are in the cluster so far.
+func (r *runner) syncAll(ctx context.Context, members int, joined, retries *atomic.Int32) error {
+	inCluster := func(nd *node) bool { return nd.ml.LocalNode() != nil && nd.live.Load() > 1 }
+	// Most members complete, or gossip has stopped completing more of
+	// them (the rest wait for a push/pull).
+	best, since := -1, time.Now()
+	_, _, err := r.waitUntil(ctx, syncWait, func() bool {
+		c := r.countLive(members)
+		if c > best {
+			best, since = c, time.Now()
+		}
+		return c >= members*syncShare/100 || (c > 0 && time.Since(since) > syncPlateau)
+	})
+	if err != nil {
+		return err
+	}
+	var full, lacking []*node
+	for _, nd := range r.nodes {
+		switch {
+		case int(nd.live.Load()) == members:
+			full = append(full, nd)
+		case inCluster(nd):
+			lacking = append(lacking, nd)
+		}
+	}
+	if len(full) == 0 {
+		return fmt.Errorf("formation: no node sees all %d members after %v", members, syncWait)
+	}
+	var joinErr atomic.Pointer[error]
+	r.joinEach(ctx, lacking, func(nd *node) string { return full[nd.idx%len(full)].tr.Addr() }, joined, retries, &joinErr)
+	if e := joinErr.Load(); e != nil {
+		return *e
+	}
+	return ctx.Err()
+}
+
+// waves splits the joining nodes into the formation's waves: Waves of
+// equal cost, Wave nodes at a time, or all at once.
+func (r *runner) waves(others []*node) [][]*node {
+	var out [][]*node
+	if w := r.cfg.Waves; w > 0 {
+		n, start := float64(r.cfg.Nodes), 0
+		for k := 1; k <= w && start < len(others); k++ {
+			size := int(math.Round(n*math.Sqrt(float64(k)/float64(w)))) - len(r.seeds) - start
+			if k == w {
+				size = len(others) - start
+			}
+			size = max(1, min(size, len(others)-start))
+			out = append(out, others[start:start+size])
+			start += size
+		}
+		return out
+	}
+	wave := r.cfg.Wave
+	if wave <= 0 {
+		wave = len(others)
+	}
+	for start := 0; start < len(others); start += wave {
+		out = append(out, others[start:min(start+wave, len(others))])
+	}
+	return out
+}
+
+// waitCPUBelow waits until the process used less than cores of CPU over
+// the last half second, or timeout passes.
+func (r *runner) waitCPUBelow(ctx context.Context, cores float64, timeout time.Duration) {
+	const window = 500 * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c0, t0 := processCPU(), time.Now()
+		if sleepCtx(ctx, window) != nil {
+			return
+		}
+		if (processCPU()-c0).Seconds()/time.Since(t0).Seconds() < cores {
+			return
+		}
+	}
+}
+
+// waveCPU is the process CPU (in cores) below which the next formation
+// wave may start.
+const waveCPU = 0.8
+
+// syncWait bounds the wait for most members to see every member before
+// the anti-entropy round of a wave.
+const syncWait = 20 * time.Second
+
+// syncPlateau is how long the count of complete members may stay the
+// same before the anti-entropy round starts anyway.
+const syncPlateau = time.Second
+
+// syncShare is the percentage of complete members at which the
+// anti-entropy round starts: a push/pull costs the lacking node a few
+// milliseconds of CPU, less than the gossip tail costs in waiting.
+const syncShare = 50
 
 // waveTimeout bounds the wait for one formation wave to be absorbed.
 const waveTimeout = 30 * time.Second

@@ -72,6 +72,9 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--preset", "huge"}, "--preset"},
 		{[]string{"--nodes", "10", "--wave", "11"}, "--wave"},
 		{[]string{"--wave", "-2"}, "--wave"},
+		{[]string{"--nodes", "10", "--waves", "11"}, "--waves"},
+		{[]string{"--wave", "10", "--waves", "3"}, "exclude"},
+		{[]string{"--sync", "--no-sync"}, "exclude"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
@@ -160,6 +163,96 @@ func TestTimingsValidate(t *testing.T) {
 		// Run refuses such settings before building anything.
 		if _, err := Run(context.Background(), Config{Nodes: 10, Timings: &tm}); err == nil {
 			t.Errorf("%s: Run accepted the settings", tc.name)
+		}
+	}
+}
+
+// TestRunWavesSync forms a mesh the way the large preset does (equal-cost
+// waves, each ended by an anti-entropy round) at a size CI affords, with
+// the large preset's settings, and checks that the rounds ran and the
+// run's measurements completed with no healthy node declared dead.
+func TestRunWavesSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 60-node run takes about 20 s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tm, err := PresetTimings(PresetLarge, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, Config{Nodes: 60, Loss: 0.05, Seed: 3, Waves: 3, Sync: true, NoPartition: true,
+		Stable: time.Second, Timings: &tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table strings.Builder
+	WriteTable(&table, res)
+	t.Logf("\n%s", table.String())
+	if res.FormationWaves != 3 {
+		t.Errorf("formed in %d waves, want 3", res.FormationWaves)
+	}
+	if res.FormationSyncs == 0 {
+		t.Error("no anti-entropy push/pull during the formation")
+	}
+	if len(res.FalseDead) > 0 {
+		t.Errorf("healthy nodes declared dead under 5%% loss: %s", verdictText(res.FalseDead))
+	}
+	if !res.Pass {
+		t.Error("run did not pass")
+	}
+}
+
+// TestWavesEqualCost checks the equal-cost schedule: every joining node
+// in exactly one wave, in order, the waves shrinking as the cluster
+// grows, and a wave's cost (size times the members it joins) about the
+// same for every wave.
+func TestWavesEqualCost(t *testing.T) {
+	for _, tc := range []struct{ nodes, seeds, waves int }{
+		{1000, 5, 6}, {1000, 5, 1}, {100, 5, 8}, {10, 5, 10}, {300, 5, 3},
+	} {
+		r := &runner{cfg: Config{Nodes: tc.nodes, Waves: tc.waves}}
+		for k := range tc.seeds {
+			r.seeds = append(r.seeds, k)
+		}
+		others := make([]*node, tc.nodes-tc.seeds)
+		for i := range others {
+			others[i] = &node{idx: tc.seeds + i}
+		}
+		batches := r.waves(others)
+		if len(batches) > tc.waves || len(batches) == 0 {
+			t.Fatalf("%+v: %d waves", tc, len(batches))
+		}
+		next := tc.seeds
+		members := tc.seeds
+		var costs []float64
+		for k, b := range batches {
+			if len(b) == 0 {
+				t.Fatalf("%+v: wave %d is empty", tc, k)
+			}
+			for _, nd := range b {
+				if nd.idx != next {
+					t.Fatalf("%+v: wave %d has node %d, want %d", tc, k, nd.idx, next)
+				}
+				next++
+			}
+			if k > 0 && len(b) > len(batches[k-1]) && k < len(batches)-1 {
+				t.Errorf("%+v: wave %d (%d nodes) larger than wave %d (%d)", tc, k, len(b), k-1, len(batches[k-1]))
+			}
+			costs = append(costs, float64(len(b))*float64(2*members+len(b)))
+			members += len(b)
+		}
+		if next != tc.nodes {
+			t.Fatalf("%+v: waves cover nodes up to %d, want %d", tc, next, tc.nodes)
+		}
+		if tc.nodes >= 300 && len(costs) > 1 {
+			lo, hi := costs[0], costs[0]
+			for _, c := range costs {
+				lo, hi = min(lo, c), max(hi, c)
+			}
+			if hi > 2*lo {
+				t.Errorf("%+v: wave costs %v differ by more than 2x", tc, costs)
+			}
 		}
 	}
 }

@@ -28,6 +28,9 @@ type Timings struct {
 	// StateRetransmitMult is the same for the state broadcasts (the
 	// daemon's SetLocal queue, which the daemon also gives 4).
 	StateRetransmitMult int `json:"state_retransmit_mult"`
+	// UDPBufferSize is memberlist's largest packet (1,400 bytes, for a
+	// 1,500-byte MTU, in the daemon).
+	UDPBufferSize int `json:"udp_buffer_size"`
 	// Preset names the settings: PresetDaemon or PresetLarge.
 	Preset string `json:"preset"`
 	// Scale is the factor applied to the daemon's probe and gossip
@@ -102,6 +105,13 @@ const LargeFrom = 500
 // daemon's.
 const largeMult = 2
 
+// largeWaves is how many equal-cost waves the large preset forms the
+// mesh in (Config.Waves), each ended by an anti-entropy round
+// (Config.Sync). Fewer, larger waves saturated the two cores (and a
+// saturated process delays acks into false suspicions); more waves
+// spend their time waiting on gossip.
+const largeWaves = 6
+
 // PresetTimings returns the settings of a preset for n nodes.
 func PresetTimings(preset string, n int) (Timings, error) {
 	switch preset {
@@ -132,6 +142,7 @@ func PresetTimings(preset string, n int) (Timings, error) {
 		DeadNodeReclaimTime:     ramdmesh.DefaultDeadNodeReclaimTime,
 		RetransmitMult:          4,
 		StateRetransmitMult:     4,
+		UDPBufferSize:           1400,
 		Scale:                   s,
 		Preset:                  preset,
 	}
