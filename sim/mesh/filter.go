@@ -126,6 +126,8 @@ type aliveFilter struct {
 	outstanding   bool
 	gen           uint64
 	markerAt      time.Time
+	// suspects, when set, counts the suspect messages seen (suspects.go).
+	suspects *suspectLog
 }
 
 func newAliveFilter(self, capacity int) *aliveFilter {
@@ -217,6 +219,9 @@ func (f *aliveFilter) filter(b []byte) (out []byte, fresh []pendingAlive, droppe
 	}
 	kept := view.parts[:0:0]
 	for _, part := range view.parts {
+		if len(part) > 0 && part[0] == mlSuspectMsg && f.suspects != nil {
+			f.suspects.note(part)
+		}
 		if len(part) == 0 || part[0] != mlAliveMsg {
 			kept = append(kept, part)
 			continue

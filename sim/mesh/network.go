@@ -73,6 +73,7 @@ type Network struct {
 	// filterOn: transports created from now on filter duplicate alive
 	// messages (filter.go).
 	filterOn bool
+	suspects *suspectLog
 	// filterTap, if set (tests), sees every packet the filter handles:
 	// as sent and as delivered (nil: not delivered).
 	filterTap func(dst *Transport, sent, delivered []byte)
@@ -87,7 +88,23 @@ type Network struct {
 func (n *Network) EnableAliveFilter() {
 	n.mu.Lock()
 	n.filterOn = true
+	if n.suspects == nil {
+		n.suspects = newSuspectLog()
+	}
 	n.mu.Unlock()
+}
+
+// TakeSuspicions returns the distinct suspect messages and suspected
+// nodes the network delivered since the last call (0 without the
+// duplicate-alive filter, which finds them).
+func (n *Network) TakeSuspicions() (msgs, subjects int) {
+	n.mu.Lock()
+	l := n.suspects
+	n.mu.Unlock()
+	if l == nil {
+		return 0, 0
+	}
+	return l.take()
 }
 
 // NewNetwork returns an empty network whose links all behave like def.
@@ -134,6 +151,7 @@ func (n *Network) NewTransport(name string) (*Transport, error) {
 	t.rng = rand.New(rand.NewPCG(n.seed, uint64(h)))
 	if n.filterOn {
 		t.filter = newAliveFilter(nodeIndex(name), n.capacity)
+		t.filter.suspects = n.suspects
 	}
 	t.udpAddr = &net.UDPAddr{IP: ip, Port: SimPort}
 	t.tcpAddr = &net.TCPAddr{IP: ip, Port: SimPort}

@@ -41,8 +41,11 @@ func WriteTable(w io.Writer, res *Result) {
 	if res.FormationSyncs > 0 {
 		syncs = fmt.Sprintf(" and %d anti-entropy push/pulls", res.FormationSyncs)
 	}
-	fmt.Fprintf(tw, "formation\t%v%s in %d waves%s, %d dead verdicts while forming (not counted)\n",
-		res.Formation, settled, res.FormationWaves, syncs, res.FormationVerdicts)
+	fmt.Fprintf(tw, "formation\t%v%s in %d waves%s, %d nodes suspected and %d dead verdicts while forming (not counted)\n",
+		res.Formation, settled, res.FormationWaves, syncs, res.FormationSuspected, res.FormationVerdicts)
+	if res.Filter {
+		fmt.Fprintf(tw, "nodes suspected after forming\t%d (the crashed and paused nodes included)\n", res.Suspected)
+	}
 	if p := res.Partition; p != nil {
 		split := "split in " + p.Split.String()
 		if !p.SplitComplete {

@@ -102,6 +102,13 @@ type Result struct {
 	// (Config.Sync; 0 without).
 	FormationWaves int `json:"formation_waves"`
 	FormationSyncs int `json:"formation_syncs"`
+	// FormationSuspected and Suspected count the distinct nodes suspected
+	// (by any node) while the mesh formed and in the measured phases
+	// (suspects.go; 0 with the filter off). A healthy node suspected
+	// refutes; only the verdicts count as false, but each suspicion
+	// is a refutation gossiped to every node.
+	FormationSuspected int `json:"formation_suspected"`
+	Suspected          int `json:"suspected"`
 
 	Broadcast Spread `json:"broadcast"` // a state broadcast, as SetLocal
 	Metadata  Spread `json:"metadata"`  // a NodeMeta change via UpdateNode
