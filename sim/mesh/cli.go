@@ -23,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N | --waves N] [--sync | --no-sync] [--no-filter] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N | --waves N] [--sync | --no-sync] [--no-filter] [--scale F] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
@@ -49,6 +49,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	syncOn := fs.Bool("sync", false, "end each formation wave with an anti-entropy round: each member missing members push/pulls with one that has all (the large preset's default)")
 	syncOff := fs.Bool("no-sync", false, "no anti-entropy round: the formation waits for gossip and memberlist's own push/pulls")
 	udpBuf := fs.Int("udp-buffer", 0, "memberlist UDPBufferSize, the largest packet (default: the preset's; the daemon's is 1400)")
+	scaleF := fs.Float64("scale", 0, "factor on the daemon's probe and gossip intervals (default: the preset's, max(1, 2·log10(nodes)−2))")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -85,6 +86,12 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	}
 	if *udpBuf > 0 {
 		t.UDPBufferSize = *udpBuf
+	}
+	if *scaleF < 0 || *scaleF > 100 {
+		return usageErr(fmt.Errorf("--scale must be between 0 and 100, got %v", *scaleF))
+	}
+	if *scaleF > 0 {
+		t = t.WithScale(*scaleF)
 	}
 	if *mult > 0 {
 		t.RetransmitMult = *mult

@@ -75,6 +75,8 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--nodes", "10", "--waves", "11"}, "--waves"},
 		{[]string{"--wave", "10", "--waves", "3"}, "exclude"},
 		{[]string{"--sync", "--no-sync"}, "exclude"},
+		{[]string{"--scale", "-1"}, "--scale"},
+		{[]string{"--scale", "101"}, "--scale"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

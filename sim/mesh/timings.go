@@ -159,6 +159,23 @@ func PresetTimings(preset string, n int) (Timings, error) {
 	return t, nil
 }
 
+// WithScale returns t with the daemon's probe interval, probe timeout
+// and gossip interval (and, in the large preset, the stream timeout)
+// scaled by s instead of t.Scale.
+func (t Timings) WithScale(s float64) Timings {
+	scale := func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * s).Round(time.Millisecond)
+	}
+	t.Scale = s
+	t.ProbeInterval = scale(ramdmesh.DefaultProbeInterval)
+	t.ProbeTimeout = scale(ramdmesh.DefaultProbeTimeout)
+	t.GossipInterval = scale(ramdmesh.DefaultGossipInterval)
+	if t.Preset == PresetLarge {
+		t.TCPTimeout = scale(ramdmesh.DefaultTCPTimeout)
+	}
+	return t
+}
+
 // Validate rejects settings memberlist would misbehave with or that
 // contradict each other.
 func (t Timings) Validate() error {
