@@ -26,14 +26,17 @@
 //     daemon preset (the daemon's settings, probe and gossip intervals
 //     scaled) and, from 500 nodes, the large preset (memberlist's
 //     retransmit multiplier 2 instead of 4, stream timeout scaled too;
-//     with it the run forms the mesh in waves and skips the partition
-//     phase unless asked).
+//     with it the run forms the mesh in six waves of equal cost, each
+//     ended by an anti-entropy round, and skips the partition phase
+//     unless asked).
 //   - node.go: one simulated daemon: memberlist, a delegate publishing a
 //     state broadcast and metadata like the daemon's mesh, and the
 //     daemon's re-join loop.
 //   - record.go: what the memberlist callbacks report, and the sorting of
 //     "dead" verdicts into expected ones and false ones.
 //   - run.go: the phases of a run; result.go and report.go: the figures.
+//   - suspects.go: the count of suspicions (memberlist reports only
+//     verdicts), fed by the filter.
 //   - cli.go: `ramd sim mesh`.
 //
 // # The duplicate-alive filter (a simulation accommodation)
