@@ -47,15 +47,16 @@ type Config struct {
 	Wave int
 	// Waves, when above 0, replaces Wave: the nodes join in that many
 	// waves of equal cost. A wave of m nodes joining c members costs
-	// about 2·m·c alive messages (each joiner learns c members, each
-	// member learns m joiners, and every node re-sends what it learns),
-	// so the waves shrink as the cluster grows: the k-th of W brings the
-	// cluster to n·sqrt(k/W) nodes.
+	// about m·(2c+m) alive messages (each joiner learns the c members and
+	// the other joiners, each member learns the m joiners, and every node
+	// re-sends what it learns), so the waves shrink as the cluster grows:
+	// the k-th of W brings the cluster to n·sqrt(k/W) nodes.
 	Waves int
-	// Sync makes the formation end with one push/pull per node: once the
-	// seeds see every node, each node joins its seed again and receives
-	// the seed's full member list in one stream, instead of learning the
-	// late joiners one alive message at a time by gossip.
+	// Sync ends each wave with an anti-entropy round (syncAll): once
+	// half the members see every member, each member that does not
+	// push/pulls with one that does and receives the full member list in
+	// one stream, instead of waiting for memberlist's own push/pull to
+	// bring the alive messages gossip missed.
 	Sync bool
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
@@ -365,26 +366,22 @@ func (r *runner) settle(ctx context.Context) bool {
 	r.rec.setPhase("settle")
 	n := float64(r.cfg.Nodes)
 	baseline := 2 * n / r.t.ProbeInterval.Seconds()
-	var rate atomic.Int64
-	var cores atomic.Pointer[float64]
-	zero := 0.0
-	cores.Store(&zero)
+	var rate, centiCores atomic.Int64
 	r.setStatus(func() string {
-		return fmt.Sprintf("settling: %d packets/s (baseline %.0f), %.2f cores", rate.Load(), baseline, *cores.Load())
+		return fmt.Sprintf("settling: %d packets/s (baseline %.0f), %.2f cores", rate.Load(), baseline, float64(centiCores.Load())/100)
 	})
 	const step = 500 * time.Millisecond
-	prev, cpu0, t0 := r.netw.Stats().Sent, processCPU(), time.Now()
+	prev, meter := r.netw.Stats().Sent, newCPUMeter()
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
 	for time.Now().Before(deadline) {
 		if sleepCtx(ctx, step) != nil {
 			return false
 		}
-		cur, cpu, now := r.netw.Stats().Sent, processCPU(), time.Now()
-		el := now.Sub(t0).Seconds()
-		rate.Store(int64(float64(cur-prev) / el))
-		c := (cpu - cpu0).Seconds() / el
-		cores.Store(&c)
-		prev, cpu0, t0 = cur, cpu, now
+		cur := r.netw.Stats().Sent
+		rate.Store(int64(float64(cur-prev) / step.Seconds()))
+		prev = cur
+		c := meter.cores()
+		centiCores.Store(int64(c * 100))
 		if float64(rate.Load()) < 4*baseline && c < waveCPU {
 			return true
 		}
@@ -600,7 +597,7 @@ func (r *runner) startProgress(began time.Time) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		lastCPU, lastAt := processCPU(), time.Now()
+		meter := newCPUMeter()
 		for {
 			select {
 			case <-done:
@@ -610,10 +607,7 @@ func (r *runner) startProgress(began time.Time) (stop func()) {
 				if f := r.status.Load(); f != nil {
 					msg = (*f)()
 				}
-				cpu, at := processCPU(), time.Now()
-				cores := (cpu - lastCPU).Seconds() / at.Sub(lastAt).Seconds()
-				lastCPU, lastAt = cpu, at
-				fmt.Fprintf(r.cfg.Progress, "mesh sim %6.1fs  cpu %.2f  %s\n", time.Since(began).Seconds(), cores, msg)
+				fmt.Fprintf(r.cfg.Progress, "mesh sim %6.1fs  cpu %.2f  %s\n", time.Since(began).Seconds(), meter.cores(), msg)
 			}
 		}
 	}()
@@ -777,17 +771,37 @@ func (r *runner) waves(others []*node) [][]*node {
 // waitCPUBelow waits until the process used less than cores of CPU over
 // the last half second, or timeout passes.
 func (r *runner) waitCPUBelow(ctx context.Context, cores float64, timeout time.Duration) {
-	const window = 500 * time.Millisecond
 	deadline := time.Now().Add(timeout)
+	meter := newCPUMeter()
 	for time.Now().Before(deadline) {
-		c0, t0 := processCPU(), time.Now()
-		if sleepCtx(ctx, window) != nil {
+		if sleepCtx(ctx, 500*time.Millisecond) != nil {
 			return
 		}
-		if (processCPU()-c0).Seconds()/time.Since(t0).Seconds() < cores {
+		if meter.cores() < cores {
 			return
 		}
 	}
+}
+
+// cpuMeter measures the process's CPU use between calls.
+type cpuMeter struct {
+	cpu time.Duration
+	at  time.Time
+}
+
+func newCPUMeter() *cpuMeter { return &cpuMeter{cpu: processCPU(), at: time.Now()} }
+
+// cores returns the CPU used since the previous call (or creation), in
+// cores, and starts the next interval.
+func (m *cpuMeter) cores() float64 {
+	cpu, at := processCPU(), time.Now()
+	el := at.Sub(m.at).Seconds()
+	c := 0.0
+	if el > 0 {
+		c = (cpu - m.cpu).Seconds() / el
+	}
+	m.cpu, m.at = cpu, at
+	return c
 }
 
 // waveCPU is the process CPU (in cores) below which the next formation
