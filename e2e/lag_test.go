@@ -111,19 +111,7 @@ func laggingFailover(t *testing.T, ctx context.Context) (*cluster.Cluster, *clus
 	// MiB here; a CI run saw a replica catch up fully) and no longer lag.
 
 	// Detection and the lease take about 3 s; the coordinator then waits.
-	eventually(t, 20*time.Second, func() string {
-		for _, r := range replicas {
-			s, err := r.Status(ctx)
-			if err != nil {
-				return err.Error()
-			}
-			if strings.Contains(s.FailoverPhase, "behind the failed primary's last seen position") {
-				t.Logf("%s: failover phase: %s", r.Name, s.FailoverPhase)
-				return ""
-			}
-		}
-		return "no coordinator reports that the replicas lag behind the failed primary"
-	})
+	waitFailoverPhase(t, ctx, replicas, 20*time.Second, "behind the failed primary's last seen position")
 	time.Sleep(3 * time.Second) // and it stays so
 	for _, r := range replicas {
 		if code := httpStatus("GET", r.APIURL()+"/primary"); code == 200 {
@@ -186,25 +174,32 @@ func TestFailoverReclaimNoHealthyReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashPostgres(t, old)
-	eventually(t, 30*time.Second, func() string {
-		for _, r := range replicas {
-			s, err := r.Status(ctx)
-			if err != nil {
-				return err.Error()
-			}
-			if strings.Contains(s.FailoverPhase, "no eligible candidate") {
-				t.Logf("%s: failover phase: %s", r.Name, s.FailoverPhase)
-				return ""
-			}
-		}
-		return "no coordinator is waiting for a candidate"
-	})
+	waitFailoverPhase(t, ctx, replicas, 30*time.Second, "no eligible candidate")
 	restartReclaimed(t, ctx, c, old, before.FencingToken, "kept", 100, nil)
 }
 
 // restartReclaimed starts the killed old primary's daemon and requires
 // that it is promoted again under token+1 (reclaim), with all rows of
 // table, and that the replicas follow it.
+// waitFailoverPhase waits until one of nodes reports a failover phase
+// containing want (why its coordinator is not promoting), and logs it.
+func waitFailoverPhase(t *testing.T, ctx context.Context, nodes []*cluster.Node, within time.Duration, want string) {
+	t.Helper()
+	eventually(t, within, func() string {
+		for _, r := range nodes {
+			s, err := r.Status(ctx)
+			if err != nil {
+				return err.Error()
+			}
+			if strings.Contains(s.FailoverPhase, want) {
+				t.Logf("%s: failover phase: %s", r.Name, s.FailoverPhase)
+				return ""
+			}
+		}
+		return fmt.Sprintf("no coordinator reports a failover phase containing %q", want)
+	})
+}
+
 func restartReclaimed(t *testing.T, ctx context.Context, c *cluster.Cluster, old *cluster.Node, token uint64, table string, rows int, thaw func()) {
 	t.Helper()
 	if err := old.Start(); err != nil {
