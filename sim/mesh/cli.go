@@ -50,6 +50,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	syncOff := fs.Bool("no-sync", false, "no anti-entropy round: the formation waits for gossip and memberlist's own push/pulls")
 	udpBuf := fs.Int("udp-buffer", 0, "memberlist UDPBufferSize, the largest packet (default: the preset's; the daemon's is 1400)")
 	scaleF := fs.Float64("scale", 0, "factor on the daemon's probe and gossip intervals (default: the preset's, max(1, 2·log10(nodes)−2))")
+	gcPolicy := fs.String("gc", "", "garbage collector: percent (the pacer; GOGC, 400 unless set) or quiet (off, collecting only at quiet points: between waves and before the measured phases; the large preset's default unless GOGC is set)")
 	mult := fs.Int("retransmit-mult", 0, "memberlist RetransmitMult (default: the preset's; the daemon's is 4)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
@@ -119,6 +120,17 @@ func Command(args []string, stdout, stderr io.Writer) int {
 		cfg.Waves = largeWaves
 	}
 	cfg.Sync = *syncOn || (large && !*syncOff)
+	switch {
+	case *gcPolicy != "":
+		cfg.GC = *gcPolicy
+	case large && os.Getenv("GOGC") == "":
+		cfg.GC = GCQuiet
+	default:
+		cfg.GC = GCPercent
+	}
+	if cfg.GC != GCPercent && cfg.GC != GCQuiet {
+		return usageErr(fmt.Errorf("--gc must be %s or %s, got %q", GCPercent, GCQuiet, cfg.GC))
+	}
 	// The partition phase re-forms half the mesh after the heal, as
 	// costly as a formation: the large preset leaves it out unless asked.
 	cfg.NoPartition = *noPart || (t.Preset == PresetLarge && !*part)
@@ -131,7 +143,7 @@ func Command(args []string, stdout, stderr io.Writer) int {
 	// Hundreds of memberlists allocate a message per packet; the default
 	// GOGC spends a third of the CPU collecting. Memory is cheaper here
 	// than the CPU that the simulated timeouts depend on.
-	if os.Getenv("GOGC") == "" {
+	if os.Getenv("GOGC") == "" && cfg.GC == GCPercent {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
 	if *cpuProfile != "" {

@@ -27,14 +27,24 @@
 //     scaled) and, from 500 nodes, the large preset (memberlist's
 //     retransmit multiplier 2 instead of 4, stream timeout scaled too;
 //     with it the run forms the mesh in six waves of equal cost, each
-//     ended by an anti-entropy round, and skips the partition phase
-//     unless asked).
+//     ended by an anti-entropy round, skips the partition phase unless
+//     asked, and, from the command, collects garbage only at the run's
+//     quiet points).
+//   - collector.go: the garbage-collector policy (Config.GC): the pacer,
+//     or collections only between formation waves and before the
+//     measured phases (GCQuiet), since one heap shared by a thousand
+//     memberlists is a pause no real daemon has.
 //   - node.go: one simulated daemon: memberlist, a delegate publishing a
 //     state broadcast and metadata like the daemon's mesh, and the
 //     daemon's re-join loop.
 //   - record.go: what the memberlist callbacks report, and the sorting of
 //     "dead" verdicts into expected ones and false ones.
-//   - run.go: the phases of a run; result.go and report.go: the figures.
+//   - run.go: the phases of a run: formation (nodes created evenly over
+//     a common multiple of the probe and gossip intervals, so their
+//     tickers are not in step), settling (the joins' gossip drained),
+//     then a crash, a quiet window, a state broadcast, a metadata
+//     change, paused nodes and a partition; result.go and report.go: the
+//     figures.
 //   - suspects.go: the count of suspicions (memberlist reports only
 //     verdicts), fed by the filter.
 //   - cli.go: `ramd sim mesh`.

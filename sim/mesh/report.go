@@ -21,6 +21,13 @@ func WriteTable(w io.Writer, res *Result) {
 	fmt.Fprintln(tw, "measure\tnodes\tmedian\tp90\tmax\tall nodes")
 	row := func(name string, s Spread) {
 		all := "NOT ALL"
+		if len(s.Missing) > 0 {
+			all += " (missing " + strings.Join(s.Missing, ", ")
+			if s.Of-s.Reached > len(s.Missing) {
+				all += ", ..."
+			}
+			all += ")"
+		}
 		if s.Complete {
 			all = s.All.String()
 		}
@@ -91,6 +98,9 @@ func WriteTable(w io.Writer, res *Result) {
 	rss := ""
 	if res.PeakRSSMB > 0 {
 		rss = fmt.Sprintf(", peak RSS %d MB", res.PeakRSSMB)
+	}
+	if res.GC == GCQuiet {
+		rss += fmt.Sprintf("; collector off, %d collections at quiet points (%v)", res.Collections, res.CollectWall)
 	}
 	fmt.Fprintf(tw, "wall clock\t%v (CPU %v)%s; formation and settling %v (CPU %v), measured phases %v (CPU %v)\n",
 		res.Wall, res.CPU, rss, res.Wall-res.MeasureWall, res.FormationCPU, res.MeasureWall, res.MeasureCPU)

@@ -31,7 +31,12 @@ type Spread struct {
 	// All is when the last node saw it; only meaningful when Complete.
 	All      Seconds `json:"all"`
 	Complete bool    `json:"complete"`
+	// Missing names up to maxMissing live nodes that never saw it.
+	Missing []string `json:"missing,omitempty"`
 }
+
+// maxMissing bounds Spread.Missing: a collapsed run misses hundreds.
+const maxMissing = 5
 
 func spreadOf(subject string, per []time.Duration, of int) Spread {
 	s := Spread{Subject: subject, Reached: len(per), Of: of}
@@ -133,5 +138,10 @@ type Result struct {
 	MeasureWall  Seconds `json:"measure_wall"`
 	MeasureCPU   Seconds `json:"measure_cpu"`
 	PeakRSSMB    int64   `json:"peak_rss_mb,omitempty"`
-	Pass         bool    `json:"pass"`
+	// GC is Config.GC; Collections and CollectWall are the collections
+	// made at quiet points (GCQuiet) and their total wall-clock time.
+	GC          string  `json:"gc,omitempty"`
+	Collections int     `json:"collections,omitempty"`
+	CollectWall Seconds `json:"collect_wall,omitempty"`
+	Pass        bool    `json:"pass"`
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// one stream, instead of waiting for memberlist's own push/pull to
 	// bring the alive messages gossip missed.
 	Sync bool
+	// GC is the garbage-collector policy for the run: GCPercent (or "",
+	// the pacer) or GCQuiet (collections only at the run's quiet points;
+	// see GCQuiet). It is process-wide: Run restores the settings after.
+	GC string
 	// Progress receives a status line every ProgressEvery (0: 5 s).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -88,6 +92,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("wave must not be negative, got %d", c.Wave)
 	case c.Waves < 0 || c.Waves > c.Nodes:
 		return fmt.Errorf("waves must be in [0, nodes], got %d", c.Waves)
+	case c.GC != "" && c.GC != GCPercent && c.GC != GCQuiet:
+		return fmt.Errorf("gc must be %s or %s, got %q", GCPercent, GCQuiet, c.GC)
 	}
 	if c.Timings != nil {
 		return c.Timings.Validate()
@@ -104,6 +110,7 @@ type runner struct {
 	nodes []*node
 	rng   *rand.Rand
 	seeds []int
+	gc    collector
 
 	status atomic.Pointer[func() string]
 }
@@ -142,6 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r.rec = newRecorder(cfg.Nodes)
 
+	defer r.gc.start(cfg.GC)()
 	stopProgress := r.startProgress(began)
 	defer stopProgress()
 	defer r.shutdown()
@@ -152,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Formation = Seconds(time.Since(began))
 	res.FormationSettled = r.settle(ctx)
+	r.gc.quietPoint()
 	res.FormationVerdicts = r.rec.observations(catFormation)
 	_, res.FormationSuspected = r.netw.TakeSuspicions()
 	measured, cpuMeasured := time.Now(), processCPU()
@@ -159,13 +168,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.netw.SetDefaultLink(Link{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss})
 	r.rec.measuring.Store(true)
 
-	live := r.liveNodes()
 	spreadTimeout := 20*r.t.GossipInterval*time.Duration(r.t.Scale+1) + 10*time.Second
 
+	// A crash (kill -9: no leave). It is measured first: its suspect and
+	// dead messages go ahead of whatever memberlist still has queued,
+	// while the state broadcast below only gets the room memberlist's own
+	// queue leaves in a packet (settle).
+	r.rec.setPhase("crash")
+	victim := r.pickNonSeed(nil)
+	r.rec.crashSubj.Store(int32(victim.idx))
+	t0 := time.Now()
+	victim.crash(r.netw)
+	res.Crash = r.spread(ctx, "crash", victim, t0, r.rec.crashSeen, 3*upper+spreadTimeout)
+
+	// The quiet window: packet loss only.
+	r.rec.setPhase("stable")
+	r.setStatus(func() string { return fmt.Sprintf("stable window (%v)", r.cfg.Stable) })
+	if err := sleepCtx(ctx, r.cfg.Stable); err != nil {
+		return nil, err
+	}
+
+	live := r.liveNodes()
 	// A state broadcast (the daemon's SetLocal).
 	r.rec.setPhase("broadcast")
 	origin := live[r.rng.IntN(len(live))]
-	t0 := time.Now()
+	t0 = time.Now()
 	r.rec.stateSubj.Store(int32(origin.idx))
 	r.rec.stateWant.Store(origin.version.Load() + 1)
 	origin.broadcastState()
@@ -180,21 +207,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	t0 = time.Now()
 	go func(nd *node) { _ = nd.setMeta(meta) }(origin)
 	res.Metadata = r.spread(ctx, "metadata", origin, t0, r.rec.metaSeen, spreadTimeout)
-
-	// A crash (kill -9: no leave).
-	r.rec.setPhase("crash")
-	victim := r.pickNonSeed(nil)
-	r.rec.crashSubj.Store(int32(victim.idx))
-	t0 = time.Now()
-	victim.crash(r.netw)
-	res.Crash = r.spread(ctx, "crash", victim, t0, r.rec.crashSeen, 3*upper+spreadTimeout)
-
-	// The quiet window: packet loss only.
-	r.rec.setPhase("stable")
-	r.setStatus(func() string { return fmt.Sprintf("stable window (%v)", r.cfg.Stable) })
-	if err := sleepCtx(ctx, r.cfg.Stable); err != nil {
-		return nil, err
-	}
 
 	// Paused nodes (CPU pauses), on top of the loss.
 	if cfg.Pause > 0 {
@@ -243,6 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.MeasureWall = Seconds(time.Since(measured))
 	res.MeasureCPU = Seconds(processCPU() - cpuMeasured)
 	res.PeakRSSMB = peakRSSMB()
+	res.GC, res.Collections, res.CollectWall = cfg.GC, r.gc.count, Seconds(r.gc.took)
 	res.Pass = len(res.FalseDead) == 0 && res.Crash.Complete && res.Broadcast.Complete &&
 		res.Metadata.Complete && (res.Partition == nil || res.Partition.Remerged)
 	return res, nil
@@ -261,7 +274,16 @@ func (r *runner) form(ctx context.Context, res *Result) error {
 	var created atomic.Int32
 	r.setStatus(func() string { return fmt.Sprintf("formation: %d/%d nodes created", created.Load(), n) })
 	r.nodes = make([]*node, n)
+	// memberlist starts a node's probe and gossip tickers when the node
+	// is created, and their phase stays: nodes created in one burst probe
+	// and gossip in the same few milliseconds of every interval, a load
+	// spike (and ack delays) that daemons started at different times do
+	// not have. Creating them evenly over phaseSpread spreads the phases.
+	spread, t0 := phaseSpread(r.t), time.Now()
 	for i := range n {
+		if err := sleepCtx(ctx, time.Until(t0.Add(spread*time.Duration(i)/time.Duration(n)))); err != nil {
+			return err
+		}
 		nd, err := newNode(i, r.netw, r.t, r.rec, r.seeds, r.cfg.LogOutput)
 		if err != nil {
 			return err
@@ -310,6 +332,7 @@ func (r *runner) form(ctx context.Context, res *Result) error {
 			// started on a saturated process delays acks into false
 			// suspicions.
 			r.waitCPUBelow(ctx, waveCPU, waveTimeout)
+			r.gc.quietPoint()
 		}
 		r.joinAll(ctx, batch, &joined, &joinRetries, &joinErr)
 		if e := joinErr.Load(); e != nil {
@@ -355,11 +378,19 @@ func (r *runner) form(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// settle waits for the joins' gossip to die down: every learned node is
+// settle waits for the joins' gossip to drain: every learned node is
 // re-broadcast by every node, so forming n nodes queues about n² alive
-// messages. Settled means the packet rate is within a few times the
-// probing baseline (a ping and an ack per node per probe interval) and
-// the process uses less than waveCPU of the cores: measuring on a
+// messages, and memberlist sends them at a fixed rate (GossipNodes
+// packets per GossipInterval), seconds after the last join. Until that
+// backlog is sent, a node's gossip packets are full of it and carry
+// nothing else: a state broadcast measured then waits for the backlog
+// (17-27 s at 1,000 nodes), which says nothing about a running cluster.
+// At 1,000 nodes the drain lasts about 40 s after the last join, so Run
+// measures the crash first (its messages go ahead of the backlog) and
+// the broadcast after the stable window. Settled means that over the
+// last settleQuiet the packet rate averaged less than settleRate times
+// the probing baseline (a ping and an ack per node per probe interval)
+// and the process less than waveCPU of the cores: measuring on a
 // process still saturated by the drain delays acks into suspicions that
 // a real cluster, one daemon per machine, would not have.
 func (r *runner) settle(ctx context.Context) bool {
@@ -373,21 +404,68 @@ func (r *runner) settle(ctx context.Context) bool {
 	const step = 500 * time.Millisecond
 	prev, meter := r.netw.Stats().Sent, newCPUMeter()
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
+	// The last settleQuiet of samples, averaged: a half-second sample of
+	// the packet rate swings by half with the gossip rounds in it.
+	window := int(settleQuiet / step)
+	var rates, cpus []float64
 	for time.Now().Before(deadline) {
 		if sleepCtx(ctx, step) != nil {
 			return false
 		}
 		cur := r.netw.Stats().Sent
-		rate.Store(int64(float64(cur-prev) / step.Seconds()))
+		rates = append(rates, float64(cur-prev)/step.Seconds())
 		prev = cur
-		c := meter.cores()
-		centiCores.Store(int64(c * 100))
-		if float64(rate.Load()) < 4*baseline && c < waveCPU {
+		cpus = append(cpus, meter.cores())
+		if len(rates) > window {
+			rates, cpus = rates[1:], cpus[1:]
+		}
+		avgRate, avgCPU := mean(rates), mean(cpus)
+		rate.Store(int64(avgRate))
+		centiCores.Store(int64(avgCPU * 100))
+		if len(rates) == window && avgRate < settleRate*baseline && avgCPU < waveCPU {
 			return true
 		}
 	}
 	return false
 }
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+// phaseSpread is the time over which form creates the nodes: the least
+// common multiple of the probe and gossip intervals (whole milliseconds),
+// so that every node's probe phase and gossip phase are both spread
+// evenly, at most four probe intervals.
+func phaseSpread(t Timings) time.Duration {
+	a, b := t.ProbeInterval.Milliseconds(), t.GossipInterval.Milliseconds()
+	if a <= 0 || b <= 0 {
+		return t.ProbeInterval
+	}
+	g, h := a, b
+	for h != 0 {
+		g, h = h, g%h
+	}
+	l := time.Duration(a/g*b) * time.Millisecond
+	if l > 4*t.ProbeInterval {
+		return t.ProbeInterval
+	}
+	return l
+}
+
+// settleRate and settleQuiet: settle's bound on the packet rate, as a
+// multiple of the probing baseline, and how long it has to hold.
+const (
+	settleRate  = 3
+	settleQuiet = 2 * time.Second
+)
 
 // spread waits until every live node other than subject has a stamp in
 // seen (set by the recorder) and returns the per-node delays.
@@ -410,15 +488,22 @@ func (r *runner) spread(ctx context.Context, what string, subject *node, t0 time
 	r.setStatus(func() string { return fmt.Sprintf("%s of %s: %d/%d nodes", what, subject.name, count(), want) })
 	_, _, _ = r.waitUntil(ctx, timeout, func() bool { return count() >= want })
 	var per []time.Duration
+	var missing []string
 	for _, nd := range r.liveNodes() {
 		if nd == subject {
 			continue
 		}
 		if ts := seen[nd.idx].Load(); ts != 0 {
 			per = append(per, max(0, time.Unix(0, ts).Sub(t0)))
+		} else if len(missing) < maxMissing {
+			missing = append(missing, nd.name)
 		}
 	}
-	return spreadOf(subject.name, per, want)
+	s := spreadOf(subject.name, per, want)
+	if !s.Complete {
+		s.Missing = missing
+	}
+	return s
 }
 
 // partition splits the live nodes into halves by index (the seeds are

@@ -3,6 +3,7 @@ package mesh
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,7 @@ func TestCommandUsageErrors(t *testing.T) {
 		{[]string{"--sync", "--no-sync"}, "exclude"},
 		{[]string{"--scale", "-1"}, "--scale"},
 		{[]string{"--scale", "101"}, "--scale"},
+		{[]string{"--gc", "never"}, "--gc"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
@@ -183,8 +185,10 @@ func TestRunWavesSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
 	res, err := Run(ctx, Config{Nodes: 60, Loss: 0.05, Seed: 3, Waves: 3, Sync: true, NoPartition: true,
-		Stable: time.Second, Timings: &tm})
+		Stable: time.Second, Timings: &tm, GC: GCQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +200,14 @@ func TestRunWavesSync(t *testing.T) {
 	}
 	if res.FormationSyncs == 0 {
 		t.Error("no anti-entropy push/pull during the formation")
+	}
+	// GCQuiet collects before waves 2 and 3 and before the measurements,
+	// and gives the process its collector back.
+	if res.Collections != 3 {
+		t.Errorf("%d collections at quiet points, want 3", res.Collections)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent after the run is %d, want 100 (restored)", got)
 	}
 	if len(res.FalseDead) > 0 {
 		t.Errorf("healthy nodes declared dead under 5%% loss: %s", verdictText(res.FalseDead))
@@ -255,6 +267,33 @@ func TestWavesEqualCost(t *testing.T) {
 			if hi > 2*lo {
 				t.Errorf("%+v: wave costs %v differ by more than 2x", tc, costs)
 			}
+		}
+	}
+}
+
+// TestPhaseSpread checks the span over which the nodes are created: a
+// common multiple of the probe and gossip intervals, so both phases are
+// spread evenly, and no more than four probe intervals.
+func TestPhaseSpread(t *testing.T) {
+	for _, tc := range []struct {
+		probe, gossip, want time.Duration
+	}{
+		{time.Second, 400 * time.Millisecond, 2 * time.Second},
+		{500 * time.Millisecond, 200 * time.Millisecond, time.Second},
+		{time.Second, time.Second, time.Second},
+		{time.Second, 300 * time.Millisecond, 3 * time.Second},
+		{time.Second, 999 * time.Millisecond, time.Second}, // lcm too long
+	} {
+		got := phaseSpread(Timings{ProbeInterval: tc.probe, GossipInterval: tc.gossip})
+		if got != tc.want {
+			t.Errorf("phaseSpread(probe %v, gossip %v) = %v, want %v", tc.probe, tc.gossip, got, tc.want)
+		}
+	}
+	for _, n := range []int{10, 100, 1000} {
+		tm := TimingsFor(n)
+		sp := phaseSpread(tm)
+		if sp%tm.ProbeInterval != 0 || sp%tm.GossipInterval != 0 {
+			t.Errorf("%d nodes: spread %v is not a multiple of probe %v and gossip %v", n, sp, tm.ProbeInterval, tm.GossipInterval)
 		}
 	}
 }
