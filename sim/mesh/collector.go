@@ -69,16 +69,17 @@ func (c *collector) start(policy string) (restore func()) {
 	}
 }
 
-// quietPoint collects now if the policy says so: the caller has checked
-// that the process is quiet.
-func (c *collector) quietPoint() {
+// quietPoint collects now if the policy says so (and reports whether it
+// did): the caller has checked that the process is quiet.
+func (c *collector) quietPoint() bool {
 	if !c.quiet {
-		return
+		return false
 	}
 	t0 := time.Now()
 	runtime.GC()
 	c.count++
 	c.took += time.Since(t0)
+	return true
 }
 
 // machineMemory returns MemTotal from /proc/meminfo in bytes (0 when it

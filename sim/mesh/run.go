@@ -160,7 +160,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Formation = Seconds(time.Since(began))
 	res.FormationSettled = r.settle(ctx)
-	r.gc.quietPoint()
+	if r.gc.quietPoint() {
+		// The collection itself used the cores; the measurements start
+		// once the process is quiet again.
+		r.waitCPUBelow(ctx, waveCPU, 10*time.Second)
+	}
 	res.FormationVerdicts = r.rec.observations(catFormation)
 	_, res.FormationSuspected = r.netw.TakeSuspicions()
 	measured, cpuMeasured := time.Now(), processCPU()
@@ -741,19 +745,24 @@ func peakRSSMB() int64 {
 // joinAll joins each node of batch to its seed, joinConcurrency at a
 // time, and returns when all have joined or given up (joinErr set).
 func (r *runner) joinAll(ctx context.Context, batch []*node, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
-	r.joinEach(ctx, batch, func(nd *node) string { return r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr() }, joined, retries, joinErr)
+	r.joinEach(ctx, batch, joinConcurrency, nil, func(nd *node) string { return r.nodes[r.seeds[nd.idx%len(r.seeds)]].tr.Addr() }, joined, retries, joinErr)
 }
 
 // joinEach joins each node of batch to the address target gives it,
-// joinConcurrency at a time.
-func (r *runner) joinEach(ctx context.Context, batch []*node, target func(*node) string, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
-	sem := make(chan struct{}, joinConcurrency)
+// concurrency at a time, skipping the nodes skip (if not nil) reports
+// when their turn comes.
+func (r *runner) joinEach(ctx context.Context, batch []*node, concurrency int, skip func(*node) bool, target func(*node) string, joined, retries *atomic.Int32, joinErr *atomic.Pointer[error]) {
+	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
 	for _, nd := range batch {
 		if ctx.Err() != nil {
 			break
 		}
 		sem <- struct{}{}
+		if skip != nil && skip(nd) {
+			<-sem
+			continue
+		}
 		wg.Add(1)
 		go func(nd *node, seed string) {
 			defer wg.Done()
@@ -818,8 +827,14 @@ func (r *runner) syncAll(ctx context.Context, members int, joined, retries *atom
 	if len(full) == 0 {
 		return fmt.Errorf("formation: no node sees all %d members after %v", members, syncWait)
 	}
+	// Gossip goes on completing views while the round runs: a member
+	// that sees everyone by its turn is skipped. Each push/pull decodes
+	// the full member list at both ends, so the round runs fewer at a
+	// time than the joins: its burst, on top of the wave's gossip, is
+	// what pushed the process towards saturation in the last waves.
+	complete := func(nd *node) bool { return int(nd.live.Load()) == members }
 	var joinErr atomic.Pointer[error]
-	r.joinEach(ctx, lacking, func(nd *node) string { return full[nd.idx%len(full)].tr.Addr() }, joined, retries, &joinErr)
+	r.joinEach(ctx, lacking, syncConcurrency, complete, func(nd *node) string { return full[nd.idx%len(full)].tr.Addr() }, joined, retries, &joinErr)
 	if e := joinErr.Load(); e != nil {
 		return *e
 	}
@@ -853,16 +868,22 @@ func (r *runner) waves(others []*node) [][]*node {
 	return out
 }
 
-// waitCPUBelow waits until the process used less than cores of CPU over
-// the last half second, or timeout passes.
+// waitCPUBelow waits until the process used less than cores of CPU on
+// average over the last two seconds, or timeout passes.
 func (r *runner) waitCPUBelow(ctx context.Context, cores float64, timeout time.Duration) {
+	const step, window = 500 * time.Millisecond, 4
 	deadline := time.Now().Add(timeout)
 	meter := newCPUMeter()
+	var samples []float64
 	for time.Now().Before(deadline) {
-		if sleepCtx(ctx, 500*time.Millisecond) != nil {
+		if sleepCtx(ctx, step) != nil {
 			return
 		}
-		if meter.cores() < cores {
+		samples = append(samples, meter.cores())
+		if len(samples) > window {
+			samples = samples[1:]
+		}
+		if len(samples) == window && mean(samples) < cores {
 			return
 		}
 	}
@@ -912,6 +933,9 @@ const waveTimeout = 30 * time.Second
 
 // joinConcurrency bounds the joins in flight while the cluster forms.
 const joinConcurrency = 4
+
+// syncConcurrency is how many anti-entropy push/pulls run at a time.
+const syncConcurrency = 2
 
 // joinAttempts is how often a node tries to join its seed while the
 // cluster forms before the run fails.
