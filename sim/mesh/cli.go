@@ -23,7 +23,7 @@ const (
 )
 
 // Usage is the synopsis of `ramd sim mesh`.
-const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N | --waves N] [--sync | --no-sync] [--no-filter] [--scale F] [--retransmit-mult M] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
+const Usage = "ramd sim mesh [--nodes N] [--loss P] [--seed S] [--pause K] [--pause-for D] [--delay D] [--jitter D] [--stable D] [--preset auto|daemon|large] [--partition | --no-partition] [--wave N | --waves N] [--sync | --no-sync] [--no-filter] [--scale F] [--retransmit-mult M] [--gc percent|quiet] [--cpuprofile FILE] [--memberlist-log FILE] [--quiet] [--json]"
 
 // Command is `ramd sim mesh`: it parses args, runs the simulator, prints
 // the figures on stdout (a table, or JSON with --json) and progress on
