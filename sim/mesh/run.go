@@ -410,38 +410,44 @@ func (r *runner) settle(ctx context.Context) bool {
 	deadline := time.Now().Add(30*time.Second + time.Duration(n)*20*time.Millisecond)
 	// The last settleQuiet of samples, averaged: a half-second sample of
 	// the packet rate swings by half with the gossip rounds in it.
-	window := int(settleQuiet / step)
-	var rates, cpus []float64
+	rates, cpus := newMovingMean(int(settleQuiet/step)), newMovingMean(int(settleQuiet/step))
 	for time.Now().Before(deadline) {
 		if sleepCtx(ctx, step) != nil {
 			return false
 		}
 		cur := r.netw.Stats().Sent
-		rates = append(rates, float64(cur-prev)/step.Seconds())
+		avgRate, full := rates.add(float64(cur-prev) / step.Seconds())
 		prev = cur
-		cpus = append(cpus, meter.cores())
-		if len(rates) > window {
-			rates, cpus = rates[1:], cpus[1:]
-		}
-		avgRate, avgCPU := mean(rates), mean(cpus)
+		avgCPU, _ := cpus.add(meter.cores())
 		rate.Store(int64(avgRate))
 		centiCores.Store(int64(avgCPU * 100))
-		if len(rates) == window && avgRate < settleRate*baseline && avgCPU < waveCPU {
+		if full && avgRate < settleRate*baseline && avgCPU < waveCPU {
 			return true
 		}
 	}
 	return false
 }
 
-func mean(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
+// movingMean is the mean of the last size samples.
+type movingMean struct {
+	size    int
+	samples []float64
+}
+
+func newMovingMean(size int) *movingMean { return &movingMean{size: size} }
+
+// add records x and returns the mean of the last size samples, and
+// whether there have been size samples yet.
+func (m *movingMean) add(x float64) (mean float64, full bool) {
+	m.samples = append(m.samples, x)
+	if len(m.samples) > m.size {
+		m.samples = m.samples[1:]
 	}
 	sum := 0.0
-	for _, x := range xs {
-		sum += x
+	for _, v := range m.samples {
+		sum += v
 	}
-	return sum / float64(len(xs))
+	return sum / float64(len(m.samples)), len(m.samples) == m.size
 }
 
 // phaseSpread is the time over which form creates the nodes: the least
@@ -871,19 +877,14 @@ func (r *runner) waves(others []*node) [][]*node {
 // waitCPUBelow waits until the process used less than cores of CPU on
 // average over the last two seconds, or timeout passes.
 func (r *runner) waitCPUBelow(ctx context.Context, cores float64, timeout time.Duration) {
-	const step, window = 500 * time.Millisecond, 4
+	const step = 500 * time.Millisecond
 	deadline := time.Now().Add(timeout)
-	meter := newCPUMeter()
-	var samples []float64
+	meter, avg := newCPUMeter(), newMovingMean(int(2*time.Second/step))
 	for time.Now().Before(deadline) {
 		if sleepCtx(ctx, step) != nil {
 			return
 		}
-		samples = append(samples, meter.cores())
-		if len(samples) > window {
-			samples = samples[1:]
-		}
-		if len(samples) == window && mean(samples) < cores {
+		if c, full := avg.add(meter.cores()); full && c < cores {
 			return
 		}
 	}

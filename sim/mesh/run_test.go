@@ -297,3 +297,17 @@ func TestPhaseSpread(t *testing.T) {
 		}
 	}
 }
+
+// TestMovingMean checks the window settle and the wave gate average over.
+func TestMovingMean(t *testing.T) {
+	m := newMovingMean(3)
+	for i, tc := range []struct {
+		x, mean float64
+		full    bool
+	}{{3, 3, false}, {6, 4.5, false}, {0, 3, true}, {9, 5, true}, {9, 6, true}} {
+		mean, full := m.add(tc.x)
+		if mean != tc.mean || full != tc.full {
+			t.Errorf("sample %d (%v): mean %v full %v, want %v %v", i, tc.x, mean, full, tc.mean, tc.full)
+		}
+	}
+}
